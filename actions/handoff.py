@@ -1,0 +1,41 @@
+"""Hands the conversation to a person: tells the customer and signals the web service."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+# The custom payload the web service looks for in Rasa's replies (handoff/router.py).
+HANDOFF_KEY = "handoff"
+
+# Why a person is needed, by the intent that asked for one.
+REASON_BY_INTENT = {
+    "human_handoff": "customer_request",
+    "complaint": "topic:complaint",
+}
+
+
+def handoff_payload(reason: str, **details: Any) -> dict[str, Any]:
+    """The JSON message an action sends to make the web service hand the conversation off."""
+    return {HANDOFF_KEY: {"reason": reason, **details}}
+
+
+class ActionHandoffToHuman(Action):
+    """Connects the customer to the support team, recording the reason."""
+
+    def name(self) -> str:
+        return "action_handoff_to_human"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        intent = (tracker.latest_message.get("intent") or {}).get("name")
+        reason = REASON_BY_INTENT.get(intent or "", "customer_request")
+        dispatcher.utter_message(
+            text="I'm connecting you to a person from our support team. "
+            "They will see our conversation so far, so you won't need to repeat yourself."
+        )
+        dispatcher.utter_message(json_message=handoff_payload(reason, intent=intent))
+        return []

@@ -1,0 +1,80 @@
+"""The only way into the Rasa server: a REST channel that requires the shared API token.
+
+Rasa's `--auth-token` protects its HTTP API but not its channel webhooks, so the stock REST
+channel would let anyone on the host talk to the assistant as any customer. This channel
+answers only callers holding SUPPORT_RASA_TOKEN (the web service), and reports a failure
+inside the assistant as a 500 instead of an empty, successful-looking reply.
+Loaded by Rasa from credentials.yml; runs inside the Rasa server's environment.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import os
+from typing import Any, Awaitable, Callable
+
+from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+logger = logging.getLogger(__name__)
+
+
+class TokenRestInput(InputChannel):
+    """POST /webhooks/support/webhook {sender, message, metadata} with `Authorization: Bearer`."""
+
+    def __init__(self, token: str) -> None:
+        if not token:
+            raise ValueError("the support channel needs a token (SUPPORT_RASA_TOKEN)")
+        self._token = token
+
+    @classmethod
+    def name(cls) -> str:
+        return "support"
+
+    @classmethod
+    def from_credentials(cls, credentials: dict[str, Any] | None) -> InputChannel:
+        token = (credentials or {}).get("token") or os.environ.get("SUPPORT_RASA_TOKEN", "")
+        return cls(str(token))
+
+    def _authorised(self, request: Request) -> bool:
+        header = request.headers.get("Authorization", "")
+        supplied = header[7:] if header.startswith("Bearer ") else ""
+        return hmac.compare_digest(supplied.encode(), self._token.encode())
+
+    def blueprint(
+        self, on_new_message: Callable[[UserMessage], Awaitable[Any]]
+    ) -> Blueprint:
+        webhook = Blueprint("support_webhook", __name__)
+
+        @webhook.route("/", methods=["GET"])
+        async def health(request: Request) -> HTTPResponse:
+            return response.json({"status": "ok"})
+
+        @webhook.route("/webhook", methods=["POST"])
+        async def receive(request: Request) -> HTTPResponse:
+            if not self._authorised(request):
+                return response.json({"error": "missing or wrong token"}, status=401)
+            body = request.json if isinstance(request.json, dict) else {}
+            sender, text = body.get("sender"), body.get("message")
+            if not isinstance(sender, str) or not sender or not isinstance(text, str):
+                return response.json({"error": "sender and message are required"}, status=400)
+            collector = CollectingOutputChannel()
+            try:
+                await on_new_message(
+                    UserMessage(
+                        text,
+                        collector,
+                        sender,
+                        input_channel=self.name(),
+                        metadata=body.get("metadata"),
+                    )
+                )
+            except Exception:  # the web service hands off on 5xx; details stay in this log
+                logger.exception("assistant failed on a message from %s", sender)
+                return response.json({"error": "assistant failed"}, status=500)
+            return response.json(collector.messages)
+
+        return webhook

@@ -1,0 +1,1 @@
+"""The web service between customers, the assistant and agents: it owns every conversation."""

@@ -1,0 +1,15 @@
+"""Typed keys for the objects the web service shares between handlers."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from handoff.config import Settings
+from handoff.conversations.router import MessageRouter
+from handoff.conversations.service import ConversationService
+
+SETTINGS = web.AppKey("settings", Settings)
+ENGINE = web.AppKey("engine", AsyncEngine)
+SERVICE = web.AppKey("conversation_service", ConversationService)
+ROUTER = web.AppKey("message_router", MessageRouter)

@@ -1,0 +1,59 @@
+"""The web service's client for the Rasa server: sends a customer's message, returns the replies."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import aiohttp
+
+CHANNEL_PATH = "/webhooks/support/webhook"
+
+
+class AssistantUnavailable(Exception):
+    """The Rasa server (or the action server behind it) could not answer."""
+
+    def __init__(self, detail: str, reason: str = "assistant_unavailable") -> None:
+        super().__init__(detail)
+        self.reason = reason  # recorded as the handoff reason
+
+
+class AssistantClient:
+    """Talks to Rasa on loopback through the token-protected channel (bot/channel.py)."""
+
+    def __init__(
+        self, http: aiohttp.ClientSession, base_url: str, token: str, timeout: float
+    ) -> None:
+        self._http = http
+        self._base_url = base_url.rstrip("/")
+        self._token = token
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+
+    async def send(
+        self, sender_id: str, text: str, metadata: dict[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
+        """The assistant's replies to one message, as Rasa's REST channel returns them."""
+        try:
+            async with self._http.post(
+                self._base_url + CHANNEL_PATH,
+                json={"sender": sender_id, "message": text, "metadata": metadata or {}},
+                headers={"Authorization": f"Bearer {self._token}"},
+                timeout=self._timeout,
+            ) as response:
+                if response.status != 200:
+                    raise AssistantUnavailable(f"Rasa answered HTTP {response.status}")
+                replies = await response.json()
+        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
+            raise AssistantUnavailable(f"Rasa did not answer: {exc!r}") from exc
+        if not isinstance(replies, list):
+            raise AssistantUnavailable("Rasa answered something other than a list of replies")
+        return [reply for reply in replies if isinstance(reply, dict)]
+
+    async def api(self, method: str, path: str, **kwargs: Any) -> Any:
+        """Calls Rasa's HTTP API (needs --enable-api) with the same token."""
+        params = {**kwargs.pop("params", {}), "token": self._token}
+        async with self._http.request(
+            method, self._base_url + path, params=params, timeout=self._timeout, **kwargs
+        ) as response:
+            response.raise_for_status()
+            return await response.json()

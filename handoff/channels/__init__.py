@@ -1,0 +1,1 @@
+"""Customer channels: each turns its platform's messages into calls on the router and back."""

@@ -1,0 +1,98 @@
+"""All of the web service's settings in one place, read from the environment and checked at start-up."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class ConfigError(ValueError):
+    """A setting is missing or wrong; the message names the variable and what is expected."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The web service's configuration. Build with `Settings.from_env()`."""
+
+    database_url: str
+    rasa_url: str
+    rasa_token: str
+    action_server_url: str
+    host: str = "127.0.0.1"
+    port: int = 8080
+    max_message_chars: int = 4000
+    rasa_timeout_seconds: float = 30.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Reads SUPPORT_* variables (and DATABASE_URL); raises ConfigError on the first bad one."""
+        env = os.environ if env is None else env
+        default_db = f"sqlite+aiosqlite:///{PROJECT_ROOT / 'var' / 'support.db'}"
+        settings = cls(
+            database_url=_database_url(env.get("DATABASE_URL", default_db)),
+            rasa_url=_http_url(env, "SUPPORT_RASA_URL", "http://127.0.0.1:5005"),
+            rasa_token=env.get("SUPPORT_RASA_TOKEN", ""),
+            action_server_url=_http_url(env, "SUPPORT_ACTION_SERVER_URL", "http://127.0.0.1:5055"),
+            host=env.get("SUPPORT_HOST", "127.0.0.1"),
+            port=_int(env, "SUPPORT_PORT", 8080, 1, 65535),
+            max_message_chars=_int(env, "SUPPORT_MAX_MESSAGE_CHARS", 4000, 1, 60000),
+            rasa_timeout_seconds=_float(env, "SUPPORT_RASA_TIMEOUT", 30.0, 0.1, 600.0),
+        )
+        if not settings.rasa_token:
+            raise ConfigError(
+                "SUPPORT_RASA_TOKEN is not set: the Rasa server requires an API token "
+                "(./assistant up generates one)"
+            )
+        return settings
+
+
+def _database_url(url: str) -> str:
+    """Accepts sqlite and postgresql URLs and picks the async driver the service uses."""
+    scheme = url.split(":", 1)[0]
+    if scheme in ("sqlite", "sqlite+aiosqlite"):
+        return "sqlite+aiosqlite:" + url.split(":", 1)[1]
+    if scheme in ("postgres", "postgresql", "postgresql+asyncpg"):
+        return "postgresql+asyncpg:" + url.split(":", 1)[1]
+    raise ConfigError(
+        f"DATABASE_URL scheme {scheme!r} is not supported: use sqlite:///path or "
+        "postgresql://user@host:port/db"
+    )
+
+
+def _http_url(env: Mapping[str, str], name: str, default: str) -> str:
+    value = env.get(name, default).rstrip("/")
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(f"{name}={value!r} is not an http(s) URL")
+    return value
+
+
+def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a whole number") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name}={value} is outside {low}..{high}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name}={value} is outside {low}..{high}")
+    return value

@@ -1,0 +1,159 @@
+"""The stored conversation: contacts, conversations, participants, messages and events.
+
+Vocabulary follows helpdesk practice (Chatwoot): a message is `incoming` (from the customer),
+`outgoing` (to the customer, from the assistant or an agent) or `activity` (what happened,
+e.g. "handed to the support team"); `source_id` is the sender's own id for a message and
+is unique per conversation, which is how a retried send is recognised and not stored twice.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import TypeDecorator, UniqueConstraint
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    """Timezone-aware now; every stored time is UTC."""
+    return datetime.now(timezone.utc)
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC time on every database (SQLite drops the zone on the way back)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value
+
+
+class Base(DeclarativeBase):
+    """Declarative base for the web service's tables."""
+
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON}
+
+
+class ConversationStatus(str, enum.Enum):
+    """Who has the conversation. Explicit names instead of Chatwoot's pending/open."""
+
+    BOT = "bot"  # the assistant answers
+    WAITING = "waiting"  # handed off, waiting for an agent to claim it
+    WITH_AGENT = "with_agent"  # an agent has it; the assistant is silent
+    RESOLVED = "resolved"
+
+
+class MessageType(str, enum.Enum):
+    INCOMING = "incoming"
+    OUTGOING = "outgoing"
+    ACTIVITY = "activity"
+
+
+class AuthorType(str, enum.Enum):
+    CUSTOMER = "customer"
+    ASSISTANT = "assistant"
+    AGENT = "agent"
+    SYSTEM = "system"
+
+
+class Contact(Base):
+    """The customer, across conversations."""
+
+    __tablename__ = "contacts"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    name: Mapped[str | None] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(320))
+    phone: Mapped[str | None] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Conversation(Base):
+    """One support conversation on one channel."""
+
+    __tablename__ = "conversations"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    contact_id: Mapped[str] = mapped_column(ForeignKey("contacts.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    language: Mapped[str | None] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default=ConversationStatus.BOT.value)
+    handoff_reason: Mapped[str | None] = mapped_column(String(120))
+    waiting_since: Mapped[datetime | None]
+    assignee_id: Mapped[str | None] = mapped_column(String(64))
+    # sha256 of the customer's bearer token; the token itself is never stored.
+    token_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    last_message_at: Mapped[datetime | None]
+
+    contact: Mapped[Contact] = relationship(lazy="raise")
+
+    __table_args__ = (Index("ix_conversations_status_waiting", "status", "waiting_since"),)
+
+
+class Participant(Base):
+    """Who took part in a conversation and when: the customer, the assistant, agents."""
+
+    __tablename__ = "participants"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id"), index=True)
+    role: Mapped[str] = mapped_column(String(16))  # an AuthorType value
+    participant_ref: Mapped[str] = mapped_column(String(64))
+    joined_at: Mapped[datetime] = mapped_column(default=utcnow)
+    left_at: Mapped[datetime | None]
+
+
+class Message(Base):
+    """One message in the transcript, in the order it was stored (id is monotonic)."""
+
+    __tablename__ = "messages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id"))
+    message_type: Mapped[str] = mapped_column(String(16))
+    author_type: Mapped[str] = mapped_column(String(16))
+    author_id: Mapped[str | None] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(32))
+    text: Mapped[str | None] = mapped_column(Text)
+    # Buttons, images and other structured content the assistant sent.
+    payload: Mapped[dict[str, Any] | None]
+    source_id: Mapped[str | None] = mapped_column(String(128))
+    # The incoming message an outgoing reply answers (lets a retried send get its replies).
+    reply_to_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
+    private: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Set once an incoming message has been passed on (to Rasa or to the agents' side);
+    # incoming messages with no routed_at are re-routed at start-up.
+    routed_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        UniqueConstraint("conversation_id", "source_id", name="uq_messages_conversation_source"),
+        Index("ix_messages_conversation_id", "conversation_id", "id"),
+        Index("ix_messages_unrouted", "message_type", "routed_at"),
+    )
+
+
+class ConversationEvent(Base):
+    """What happened in a conversation and when: the record reports are computed from."""
+
+    __tablename__ = "conversation_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id"), index=True)
+    type: Mapped[str] = mapped_column(String(48))
+    data: Mapped[dict[str, Any] | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,105 @@
+"""Shared fixtures: databases (SQLite always, PostgreSQL when reachable) and a fake Rasa."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from sqlalchemy import text
+
+from handoff.db import create_engine
+
+POSTGRES_URL = os.environ.get(
+    "SUPPORT_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+)
+RASA_TOKEN = "test-rasa-token"
+
+
+def postgres_reachable() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 5432), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+async def reset_postgres() -> None:
+    """An empty `public` schema, so each test starts from nothing (tests run one at a time)."""
+    engine = create_engine(POSTGRES_URL)
+    async with engine.begin() as connection:
+        await connection.execute(text("DROP SCHEMA public CASCADE"))
+        await connection.execute(text("CREATE SCHEMA public"))
+    await engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterator[str]:
+    """Every database test runs on SQLite and on PostgreSQL (skipped with a reason if down)."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path}/support.db"
+        return
+    if not postgres_reachable():
+        pytest.skip("PostgreSQL is not reachable at 127.0.0.1:5432")
+    await reset_postgres()
+    yield POSTGRES_URL
+
+
+Reply = list[dict[str, Any]]
+
+
+class FakeRasa:
+    """Stands in for the Rasa server's support channel in unit tests; checks what Rasa checks.
+
+    The real Rasa server is used in tests/e2e; here each test scripts the replies.
+    """
+
+    def __init__(self) -> None:
+        self.received: list[dict[str, Any]] = []
+        self.reply: Callable[[str], Reply] = lambda text: [{"text": f"echo: {text}"}]
+        self.status = 200
+        self.server: TestServer | None = None
+
+    async def _webhook(self, request: web.Request) -> web.Response:
+        if request.headers.get("Authorization") != f"Bearer {RASA_TOKEN}":
+            return web.json_response({"error": "missing or wrong token"}, status=401)
+        body = await request.json()
+        self.received.append(body)
+        if self.status != 200:
+            return web.json_response({"error": "assistant failed"}, status=self.status)
+        return web.json_response(
+            [{"recipient_id": body["sender"], **r} for r in self.reply(body["message"])]
+        )
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        return str(self.server.make_url("")).rstrip("/")
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_post("/webhooks/support/webhook", self._webhook)
+        self.server = TestServer(app)
+        await self.server.start_server()
+
+    async def close(self) -> None:
+        if self.server is not None:
+            await self.server.close()
+
+
+@pytest.fixture
+async def fake_rasa() -> AsyncIterator[FakeRasa]:
+    rasa = FakeRasa()
+    await rasa.start()
+    yield rasa
+    await rasa.close()
+
+
+def unused_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

@@ -1,0 +1,244 @@
+"""The customer's HTTP channel against the real app and database, with a scripted Rasa."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from handoff.app import create_app
+from handoff.config import Settings
+from tests.conftest import RASA_TOKEN, FakeRasa, unused_port
+
+Client = TestClient  # type: ignore[type-arg]
+MakeClient = Callable[..., Awaitable[Client]]
+
+
+@pytest.fixture
+def make_client(aiohttp_client: Any, database_url: str) -> MakeClient:
+    async def make(rasa_url: str, **overrides: Any) -> Client:
+        settings = Settings(
+            database_url=database_url,
+            rasa_url=rasa_url,
+            rasa_token=RASA_TOKEN,
+            action_server_url="http://127.0.0.1:1",
+            rasa_timeout_seconds=5,
+            **overrides,
+        )
+        return await aiohttp_client(create_app(settings))
+
+    return make
+
+
+@pytest.fixture
+async def client(make_client: MakeClient, fake_rasa: FakeRasa) -> Client:
+    return await make_client(fake_rasa.url)
+
+
+async def start(client: Client) -> tuple[str, dict[str, str]]:
+    response = await client.post("/api/conversations", json={"language": "en"})
+    assert response.status == 201
+    body = await response.json()
+    return body["id"], {"Authorization": f"Bearer {body['token']}"}
+
+
+async def send(client: Client, cid: str, auth: dict[str, str], **body: Any) -> Any:
+    return await client.post(f"/api/conversations/{cid}/messages", json=body, headers=auth)
+
+
+async def transcript(client: Client, cid: str, auth: dict[str, str]) -> list[dict[str, Any]]:
+    response = await client.get(f"/api/conversations/{cid}/messages", headers=auth)
+    assert response.status == 200
+    return (await response.json())["messages"]
+
+
+async def test_message_is_stored_sent_to_rasa_and_reply_relayed(
+    client: Client, fake_rasa: FakeRasa
+) -> None:
+    cid, auth = await start(client)
+    response = await send(client, cid, auth, text="  where is my order  ")
+    assert response.status == 200
+    body = await response.json()
+    assert body["message"]["text"] == "where is my order"
+    assert [r["text"] for r in body["replies"]] == ["echo: where is my order"]
+    assert body["status"] == "bot"
+    assert fake_rasa.received == [
+        {"sender": cid, "message": "where is my order",
+         "metadata": {"channel": "api", "language": "en"}}
+    ]
+    messages = await transcript(client, cid, auth)
+    assert [(m["type"], m["author"], m["text"]) for m in messages] == [
+        ("incoming", "customer", "where is my order"),
+        ("outgoing", "assistant", "echo: where is my order"),
+    ]
+
+
+async def test_buttons_are_kept_with_the_reply(client: Client, fake_rasa: FakeRasa) -> None:
+    buttons = [{"title": "Yes", "payload": "/affirm"}]
+    fake_rasa.reply = lambda text: [{"text": "Did that help?", "buttons": buttons}]
+    cid, auth = await start(client)
+    body = await (await send(client, cid, auth, text="hi")).json()
+    assert body["replies"][0]["payload"] == {"buttons": buttons}
+
+
+async def test_handoff_payload_marks_conversation_waiting_and_silences_assistant(
+    client: Client, fake_rasa: FakeRasa
+) -> None:
+    fake_rasa.reply = lambda text: [
+        {"text": "Connecting you to a person."},
+        {"custom": {"handoff": {"reason": "customer_request", "intent": "human_handoff"}}},
+    ]
+    cid, auth = await start(client)
+    body = await (await send(client, cid, auth, text="human please")).json()
+    assert body["status"] == "waiting"
+    assert [r["type"] for r in body["replies"]] == ["outgoing", "activity"]
+    assert body["replies"][1]["payload"]["handoff"]["reason"] == "customer_request"
+
+    later = await (await send(client, cid, auth, text="hello? anyone?")).json()
+    assert later["replies"] == [] and later["status"] == "waiting"
+    assert len(fake_rasa.received) == 1  # the assistant never saw the second message
+    conversation = await (await client.get(f"/api/conversations/{cid}", headers=auth)).json()
+    assert conversation["handoff_reason"] == "customer_request"
+    texts = [m["text"] for m in await transcript(client, cid, auth)]
+    assert "hello? anyone?" in texts  # stored for the agent, not lost
+
+
+async def test_retried_send_is_stored_once_and_gets_the_same_replies(
+    client: Client, fake_rasa: FakeRasa
+) -> None:
+    cid, auth = await start(client)
+    first = await (await send(client, cid, auth, text="hi", client_message_id="m-1")).json()
+    again = await (await send(client, cid, auth, text="hi", client_message_id="m-1")).json()
+    assert again["duplicate"] is True and first["duplicate"] is False
+    assert again["message"]["id"] == first["message"]["id"]
+    assert again["replies"] == first["replies"]
+    assert len(fake_rasa.received) == 1
+    assert len(await transcript(client, cid, auth)) == 2
+
+
+async def test_concurrent_retries_are_stored_once(client: Client, fake_rasa: FakeRasa) -> None:
+    cid, auth = await start(client)
+    results = await asyncio.gather(
+        *(send(client, cid, auth, text="hi", client_message_id="same") for _ in range(5))
+    )
+    bodies = [await r.json() for r in results]
+    assert {b["message"]["id"] for b in bodies} == {bodies[0]["message"]["id"]}
+    assert sum(not b["duplicate"] for b in bodies) == 1
+    assert len(fake_rasa.received) == 1
+
+
+async def test_messages_of_one_conversation_reach_rasa_in_order(
+    client: Client, fake_rasa: FakeRasa
+) -> None:
+    cid, auth = await start(client)
+    texts = [f"message {i}" for i in range(8)]
+    for response in await asyncio.gather(*(send(client, cid, auth, text=t) for t in texts)):
+        assert response.status == 200
+    stored = [m["text"] for m in await transcript(client, cid, auth) if m["type"] == "incoming"]
+    assert [m["message"] for m in fake_rasa.received] == stored
+    # every reply directly follows the message it answers
+    messages = await transcript(client, cid, auth)
+    pairs = list(zip(messages[::2], messages[1::2]))
+    assert all(reply["text"] == f"echo: {msg['text']}" for msg, reply in pairs)
+
+
+async def test_rasa_down_hands_off_with_a_clear_reply(make_client: MakeClient) -> None:
+    client = await make_client(f"http://127.0.0.1:{unused_port()}")
+    cid, auth = await start(client)
+    body = await (await send(client, cid, auth, text="where is my order")).json()
+    assert body["status"] == "waiting"
+    assert "connecting you to a person" in body["replies"][0]["text"]
+    conversation = await (await client.get(f"/api/conversations/{cid}", headers=auth)).json()
+    assert conversation["handoff_reason"] == "assistant_unavailable"
+    texts = [m["text"] for m in await transcript(client, cid, auth)]
+    assert texts[0] == "where is my order"
+
+
+@pytest.mark.parametrize("status", [500, 503])
+async def test_rasa_error_hands_off(client: Client, fake_rasa: FakeRasa, status: int) -> None:
+    fake_rasa.status = status
+    cid, auth = await start(client)
+    body = await (await send(client, cid, auth, text="hi")).json()
+    assert body["status"] == "waiting"
+
+
+async def test_silent_assistant_hands_off(client: Client, fake_rasa: FakeRasa) -> None:
+    fake_rasa.reply = lambda text: []  # what Rasa returns when the action server is down
+    cid, auth = await start(client)
+    body = await (await send(client, cid, auth, text="refund please")).json()
+    assert body["status"] == "waiting"
+    conversation = await (await client.get(f"/api/conversations/{cid}", headers=auth)).json()
+    assert conversation["handoff_reason"] == "assistant_no_reply"
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "words"),
+    [
+        (b"", 400, "not valid JSON"),
+        (b"{not json", 400, "not valid JSON"),
+        (b"[1, 2]", 400, "JSON object"),
+        (b'{"text": "\xff\xfe broken"}', 400, "UTF-8"),
+        (b'{"text": ""}', 422, "empty"),
+        (b'{"text": "   \\n\\t "}', 422, "empty"),
+        (b'{"text": 42}', 422, "string"),
+        (b'{}', 422, "string"),
+        (b'{"text": "bin\\u0000ary"}', 422, "binary"),
+        (b'{"text": "hi", "client_message_id": 7}', 400, "client_message_id"),
+        (b'{"text": "' + b"a" * 5000 + b'"}', 422, "limit is 4000"),
+        (b'{"text": "' + b"a" * 100_000 + b'"}', 413, "larger than"),
+    ],
+)
+async def test_bad_messages_get_a_clear_4xx_and_store_nothing(
+    client: Client, fake_rasa: FakeRasa, body: bytes, status: int, words: str
+) -> None:
+    cid, auth = await start(client)
+    response = await client.post(
+        f"/api/conversations/{cid}/messages",
+        data=body,
+        headers={**auth, "Content-Type": "application/json"},
+    )
+    assert response.status == status
+    assert words in (await response.json())["error"]
+    assert await transcript(client, cid, auth) == []
+    assert fake_rasa.received == []
+
+
+async def test_unknown_conversation_and_wrong_token_look_the_same(client: Client) -> None:
+    cid, auth = await start(client)
+    wrong = {"Authorization": "Bearer not-the-token"}
+    for path, headers in [(f"/api/conversations/{cid}", wrong),
+                          ("/api/conversations/doesnotexist", auth)]:
+        response = await client.get(path, headers=headers)
+        assert response.status == 404
+        assert await response.json() == {"error": "conversation not found"}
+    response = await send(client, "doesnotexist", auth, text="hi")
+    assert response.status == 404
+
+
+async def test_missing_token_is_401(client: Client) -> None:
+    cid, _ = await start(client)
+    response = await client.post(f"/api/conversations/{cid}/messages", json={"text": "hi"})
+    assert response.status == 401
+    assert "Bearer" in (await response.json())["error"]
+
+
+async def test_bad_start_and_listing_parameters(client: Client) -> None:
+    response = await client.post("/api/conversations", json={"language": 5})
+    assert response.status == 400
+    cid, auth = await start(client)
+    response = await client.get(f"/api/conversations/{cid}/messages?after=x", headers=auth)
+    assert response.status == 400
+
+
+async def test_unknown_route_is_json_404(client: Client) -> None:
+    response = await client.get("/nowhere")
+    assert response.status == 404
+    assert "error" in await response.json()
+
+
+async def test_health(client: Client) -> None:
+    response = await client.get("/health")
+    assert response.status == 200 and await response.json() == {"status": "ok"}
