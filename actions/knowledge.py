@@ -27,7 +27,8 @@ def articles_by_topic() -> dict[str, Article]:
 def answer_text(article: Article) -> str:
     """The passage quoted to the customer, with its source."""
     source = f"{article.title} ({article.source_url})" if article.source_url else article.title
-    return f"{article.summary}\n\nSource: {source}"
+    # One newline: Rasa splits a text on blank lines into separate messages.
+    return f"{article.summary}\nSource: {source}"
 
 
 class ActionAnswerFromKnowledgeBase(Action):

@@ -22,6 +22,7 @@ import secrets
 import socket
 import subprocess
 import sys
+import tempfile
 import uuid
 from collections import Counter, defaultdict
 from contextlib import asynccontextmanager
@@ -98,7 +99,10 @@ async def evaluate_row(client: AssistantClient, row: Row) -> dict[str, Any]:
         "text": row.text,
         "intent": intent.get("name"),
         "confidence": round(float(intent.get("confidence") or 0.0), 4),
+        # The best real intent, also when the fallback classifier abstained.
         "top_intent": ranking[0]["name"] if ranking else None,
+        "top_confidence": round(float(ranking[0]["confidence"]), 4) if ranking else None,
+        "second_confidence": round(float(ranking[1]["confidence"]), 4) if len(ranking) > 1 else None,
         "action": best["action"],
         "action_confidence": round(float(best["score"]), 4),
         "policy": prediction.get("policy"),
@@ -172,16 +176,23 @@ async def rasa_server(http: aiohttp.ClientSession) -> AsyncIterator[tuple[str, s
             "run through ./assistant evaluate-routing"
         )
     port, token = _free_port(), secrets.token_urlsafe(24)
+    # Routing never runs an action, so the action endpoint only has to be well-formed.
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "SUPPORT_RASA_TOKEN": token,
+           "SUPPORT_ACTION_ENDPOINT": "http://127.0.0.1:9/webhook"}
+    log = tempfile.TemporaryFile(mode="w+")
     process = subprocess.Popen(
         [str(PROJECT_ROOT / ".venv/rasa/bin/rasa"), "run", "-m", model, "--enable-api",
          "--auth-token", token, "-i", "127.0.0.1", "-p", str(port)],
-        cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     try:
         for _ in range(600):
             if process.poll() is not None:
-                raise RuntimeError(f"the Rasa server exited with code {process.returncode}")
+                log.seek(0)
+                raise RuntimeError(
+                    f"the Rasa server exited with code {process.returncode}:\n{log.read()[-2000:]}"
+                )
             try:
                 async with http.get(f"{url}/status", params={"token": token}) as response:
                     if response.status == 200:
@@ -195,6 +206,7 @@ async def rasa_server(http: aiohttp.ClientSession) -> AsyncIterator[tuple[str, s
     finally:
         process.terminate()
         process.wait(timeout=30)
+        log.close()
 
 
 async def run(rows: list[Row], out: IO[str]) -> dict[str, Any]:

@@ -1,0 +1,66 @@
+"""The assistant's data hangs together: every intent is routed to a handler that exists."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from actions.flows import FLOW_ACTIONS
+from actions.knowledge import articles_by_topic
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def load(path: Path) -> Any:
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+DOMAIN = load(ROOT / "domain.yml")
+RULES = [rule for p in sorted((ROOT / "bot/rules").glob("*.yml")) for rule in load(p)["rules"]]
+NLU = [item for p in sorted((ROOT / "bot/nlu").glob("*.yml")) for item in load(p)["nlu"]]
+
+
+def first_steps() -> dict[str, str]:
+    """intent -> the action a rule runs right after it."""
+    routes = {}
+    for rule in RULES:
+        steps = rule["steps"]
+        if "intent" in steps[0]:
+            routes[steps[0]["intent"]] = steps[1]["action"]
+    return routes
+
+
+def test_every_intent_has_a_route_to_a_known_action() -> None:
+    routes = first_steps()
+    known = set(DOMAIN["actions"]) | set(DOMAIN["responses"])
+    for intent in DOMAIN["intents"]:
+        assert intent in routes, f"no rule routes {intent}"
+        assert routes[intent] in known, f"{intent} -> unknown {routes[intent]}"
+
+
+def test_every_domain_action_is_served_by_the_action_server() -> None:
+    served = set(FLOW_ACTIONS) | {"action_answer_from_knowledge_base", "action_handoff_to_human"}
+    assert set(DOMAIN["actions"]) == served
+
+
+def test_every_knowledge_intent_has_an_article() -> None:
+    topics = articles_by_topic()
+    for intent, action in first_steps().items():
+        if action == "action_answer_from_knowledge_base":
+            assert intent in topics, f"no article tagged {intent}"
+
+
+def test_every_intent_has_enough_distinct_examples() -> None:
+    examples: dict[str, list[str]] = {}
+    for item in NLU:
+        if "intent" in item:
+            lines = [l[2:].strip() for l in item["examples"].splitlines() if l.startswith("- ")]
+            examples.setdefault(item["intent"], []).extend(lines)
+    assert set(examples) == set(DOMAIN["intents"])
+    seen: dict[str, str] = {}
+    for intent, lines in examples.items():
+        assert len(lines) >= 40, f"{intent} has only {len(lines)} examples"
+        for line in lines:
+            assert seen.setdefault(line.lower(), intent) == intent, f"{line!r} in two intents"

@@ -1,0 +1,123 @@
+"""Starts the real system with the project's own command (`./assistant up`) for e2e tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import unused_port
+
+ROOT = Path(__file__).resolve().parents[2]
+START_LIMIT_SECONDS = 600  # a bound on a stuck start, not a timing claim
+
+
+@dataclass
+class RunningSystem:
+    """The three processes `./assistant up` started, and where to reach them."""
+
+    process: subprocess.Popen[str]
+    web_url: str
+    rasa_url: str
+    action_url: str
+    token: str
+    run_dir: Path
+    log_dir: Path
+    output: list[str] = field(default_factory=list)
+    reader: threading.Thread | None = None
+
+    def pid(self, name: str) -> int:
+        return int((self.run_dir / f"{name}.pid").read_text())
+
+    def kill(self, name: str) -> None:
+        """Stops one process the way a crash would."""
+        pid = self.pid(name)
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.1)
+        raise AssertionError(f"{name} did not die")
+
+    def stop(self) -> int:
+        """Ctrl-C, as a person would; returns the exit code."""
+        self.process.send_signal(signal.SIGINT)
+        code = self.process.wait(timeout=120)
+        if self.reader is not None:
+            self.reader.join(timeout=30)
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+        return code
+
+
+def start_system(tmp: Path) -> RunningSystem:
+    ports = {name: unused_port() for name in ("web", "rasa", "action")}
+    run_dir, log_dir = tmp / "run", tmp / "log"
+    env = {
+        **os.environ,
+        "SUPPORT_PORT": str(ports["web"]),
+        "SUPPORT_RASA_PORT": str(ports["rasa"]),
+        "SUPPORT_ACTION_PORT": str(ports["action"]),
+        "SUPPORT_RASA_TOKEN": "e2e-token",
+        "SUPPORT_RUN_DIR": str(run_dir),
+        "SUPPORT_LOG_DIR": str(log_dir),
+        "DATABASE_URL": f"sqlite:///{tmp}/support.db",
+    }
+    process = subprocess.Popen(
+        [str(ROOT / "assistant"), "up"], cwd=ROOT, env=env, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    system = RunningSystem(
+        process=process,
+        web_url=f"http://127.0.0.1:{ports['web']}",
+        rasa_url=f"http://127.0.0.1:{ports['rasa']}",
+        action_url=f"http://127.0.0.1:{ports['action']}",
+        token="e2e-token", run_dir=run_dir, log_dir=log_dir,
+    )
+    ready = threading.Event()
+
+    def pump() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            system.output.append(line)
+            if line.startswith("==> ready"):
+                ready.set()
+
+    system.reader = threading.Thread(target=pump, daemon=True)
+    system.reader.start()
+    deadline = time.monotonic() + START_LIMIT_SECONDS
+    while not ready.is_set():
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            logs = "".join(system.output)
+            raise RuntimeError(f"./assistant up did not become ready:\n{logs}")
+        ready.wait(0.5)
+    return system
+
+
+def _running(tmp: Path) -> Iterator[RunningSystem]:
+    running = start_system(tmp)
+    yield running
+    if running.process.poll() is None:
+        running.stop()
+
+
+@pytest.fixture(scope="session")
+def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSystem]:
+    yield from _running(tmp_path_factory.mktemp("system"))
+
+
+@pytest.fixture(scope="module")
+def fragile_system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSystem]:
+    """A separate system for tests that kill its processes."""
+    yield from _running(tmp_path_factory.mktemp("fragile"))
