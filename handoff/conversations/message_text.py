@@ -5,13 +5,14 @@ from __future__ import annotations
 import re
 
 from handoff.conversations.errors import InvalidMessage
+from handoff.conversations.redaction import redact_card_numbers
 
 # C0 control characters other than tab, newline and carriage return: binary, not text.
 _BINARY = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def clean_message_text(value: object, max_chars: int) -> str:
-    """The text to store, or InvalidMessage saying exactly what is wrong with it."""
+    """The text to store (card numbers masked), or InvalidMessage saying what is wrong."""
     if not isinstance(value, str):
         raise InvalidMessage("'text' must be a string")
     if _BINARY.search(value):
@@ -23,4 +24,4 @@ def clean_message_text(value: object, max_chars: int) -> str:
         raise InvalidMessage(
             f"the message is {len(text)} characters long; the limit is {max_chars}"
         )
-    return text
+    return redact_card_numbers(text)

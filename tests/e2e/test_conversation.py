@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.e2e.conftest import ROOT, RunningSystem
 from tests.e2e.http import call
 
@@ -124,21 +126,26 @@ def test_routing_evaluator_rejects_a_csv_without_text(tmp_path: Path) -> None:
     assert "needs a 'text' column" in done.stderr
 
 
-def test_held_out_routing_accuracy(system: RunningSystem, tmp_path: Path) -> None:
-    """Phrasings the model never saw (bot/tests/routing_holdout.csv) are routed right.
+@pytest.mark.parametrize(
+    ("csv_name", "floor"), [("routing_holdout.csv", 0.90), ("routing_holdout_2.csv", 0.85)]
+)
+def test_held_out_routing_accuracy(
+    system: RunningSystem, tmp_path: Path, csv_name: str, floor: float
+) -> None:
+    """Phrasings the model never saw are routed right.
 
-    A regression guard on the training data and pipeline, not a benchmark: 0.90 is below
-    what the current model reaches (see the note in README.md) and above chance by far.
+    A regression guard on the training data and pipeline, not a benchmark: each floor is
+    below what the current model reaches (0.965 and 0.911, README.md) and far above chance.
+    The first set steered one round of data augmentation; the second was never used for it.
     """
     out = tmp_path / "holdout.jsonl"
     env = {"SUPPORT_RASA_URL": system.rasa_url, "SUPPORT_RASA_TOKEN": system.token,
            "PATH": "/usr/bin:/bin"}
     done = subprocess.run(
-        [sys.executable, "-m", "handoff.routing_eval", "bot/tests/routing_holdout.csv",
-         "-o", str(out)],
+        [sys.executable, "-m", "handoff.routing_eval", f"bot/tests/{csv_name}", "-o", str(out)],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
     )
     assert done.returncode == 0, done.stderr
     summary = json.loads(out.read_text(encoding="utf-8").splitlines()[-1])["summary"]
-    assert summary["rows"] >= 300
-    assert summary["accuracy"] >= 0.90, summary["top_confusions"]
+    assert summary["rows"] >= 200
+    assert summary["accuracy"] >= floor, summary["top_confusions"]

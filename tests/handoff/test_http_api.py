@@ -242,3 +242,13 @@ async def test_unknown_route_is_json_404(client: Client) -> None:
 async def test_health(client: Client) -> None:
     response = await client.get("/health")
     assert response.status == 200 and await response.json() == {"status": "ok"}
+
+
+async def test_card_number_is_masked_before_storage_and_rasa(
+    client: Client, fake_rasa: FakeRasa
+) -> None:
+    cid, auth = await start(client)
+    body = await (await send(client, cid, auth, text="card 4242 4242 4242 4242 declined")).json()
+    assert body["message"]["text"] == "card •••• 4242 declined"
+    assert fake_rasa.received[0]["message"] == "card •••• 4242 declined"
+    assert "4242 4242" not in str(await transcript(client, cid, auth))
