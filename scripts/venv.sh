@@ -45,3 +45,16 @@ ensure_all_venvs() {
     echo "$stamp" > "$ROOT/.venv/app/.project-stamp"
   fi
 }
+
+# Debian's Chromium for the browser tests (Playwright drives /usr/bin/chromium; it must
+# never download a browser of its own).
+ensure_browser() {
+  if [[ -x /usr/bin/chromium ]]; then
+    return 0
+  fi
+  echo "==> installing Debian's chromium for the browser tests" >&2
+  local sudo=()
+  [[ "$(id -u)" == 0 ]] || sudo=(sudo)
+  "${sudo[@]}" apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq chromium chromium-driver >&2
+}
