@@ -10,7 +10,8 @@ from aiohttp import web
 from sqlalchemy import text
 
 from handoff import migrate
-from handoff.appkeys import ENGINE, ROUTER, SERVICE, SETTINGS
+from handoff.agents.service import AgentService
+from handoff.appkeys import AGENTS, ENGINE, FANOUT, QUEUE, ROUTER, SERVICE, SETTINGS
 from handoff.assistant import AssistantClient
 from handoff.channels import http_api
 from handoff.config import Settings
@@ -18,7 +19,9 @@ from handoff.conversations.router import MessageRouter
 from handoff.conversations.service import ConversationService
 from handoff.db import create_engine, session_factory
 from handoff.http import MAX_BODY_BYTES, error_middleware
+from handoff.fanout import Fanout
 from handoff.locks import ConversationLocks
+from handoff.queue import AgentPresence, SupportQueue
 
 logger = logging.getLogger(__name__)
 
@@ -39,13 +42,19 @@ async def _conversations(app: web.Application) -> AsyncIterator[None]:
     engine = create_engine(settings.database_url)
     await migrate.upgrade(engine)
     async with aiohttp.ClientSession() as http:
-        service = ConversationService(session_factory(engine))
+        sessions = session_factory(engine)
+        service = ConversationService(sessions)
         assistant = AssistantClient(
             http, settings.rasa_url, settings.rasa_token, settings.rasa_timeout_seconds
         )
+        queue = SupportQueue(sessions, AgentPresence(), settings.business_hours)
+        fanout = Fanout()
         app[ENGINE] = engine
         app[SERVICE] = service
-        app[ROUTER] = MessageRouter(service, assistant, ConversationLocks())
+        app[QUEUE] = queue
+        app[FANOUT] = fanout
+        app[AGENTS] = AgentService(sessions)
+        app[ROUTER] = MessageRouter(service, assistant, ConversationLocks(), queue, fanout)
         yield
     await engine.dispose()
 

@@ -7,9 +7,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from handoff.config import Settings
 from handoff.conversations.router import MessageRouter
+from handoff.agents.service import AgentService
 from handoff.conversations.service import ConversationService
+from handoff.fanout import Fanout
+from handoff.queue import SupportQueue
 
 SETTINGS = web.AppKey("settings", Settings)
 ENGINE = web.AppKey("engine", AsyncEngine)
 SERVICE = web.AppKey("conversation_service", ConversationService)
 ROUTER = web.AppKey("message_router", MessageRouter)
+QUEUE = web.AppKey("support_queue", SupportQueue)
+FANOUT = web.AppKey("fanout", Fanout)
+AGENTS = web.AppKey("agent_service", AgentService)

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from handoff.business_hours import ALWAYS_OPEN, BusinessHours, BusinessHoursError
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -27,6 +29,9 @@ class Settings:
     port: int = 8080
     max_message_chars: int = 4000
     rasa_timeout_seconds: float = 30.0
+    business_hours: BusinessHours = BusinessHours.parse(ALWAYS_OPEN, "UTC")
+    # Origins allowed to open the agent console's WebSocket (besides the service's own).
+    console_origins: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -42,6 +47,11 @@ class Settings:
             port=_int(env, "SUPPORT_PORT", 8080, 1, 65535),
             max_message_chars=_int(env, "SUPPORT_MAX_MESSAGE_CHARS", 4000, 1, 60000),
             rasa_timeout_seconds=_float(env, "SUPPORT_RASA_TIMEOUT", 30.0, 0.1, 600.0),
+            business_hours=_business_hours(env),
+            console_origins=tuple(
+                o.strip().rstrip("/") for o in env.get("SUPPORT_CONSOLE_ORIGINS", "").split(",")
+                if o.strip()
+            ),
         )
         if not settings.rasa_token:
             raise ConfigError(
@@ -49,6 +59,15 @@ class Settings:
                 "(./assistant up generates one)"
             )
         return settings
+
+
+def _business_hours(env: Mapping[str, str]) -> BusinessHours:
+    try:
+        return BusinessHours.parse(
+            env.get("SUPPORT_BUSINESS_HOURS", ALWAYS_OPEN), env.get("SUPPORT_TIMEZONE", "UTC")
+        )
+    except BusinessHoursError as exc:
+        raise ConfigError(f"SUPPORT_BUSINESS_HOURS/SUPPORT_TIMEZONE: {exc}") from None
 
 
 def _database_url(url: str) -> str:

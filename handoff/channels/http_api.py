@@ -13,36 +13,14 @@ from typing import Any
 
 from aiohttp import web
 
-from handoff.appkeys import ROUTER, SERVICE, SETTINGS
+from handoff.appkeys import QUEUE, ROUTER, SERVICE, SETTINGS
 from handoff.conversations.message_text import clean_message_text
-from handoff.conversations.models import Conversation, Message
+from handoff.conversations.models import Conversation
+from handoff.conversations.views import conversation_json, message_json
 from handoff.http import BadRequest, bearer_token, read_json_object
 
 CHANNEL = "api"
 routes = web.RouteTableDef()
-
-
-def message_json(message: Message) -> dict[str, Any]:
-    return {
-        "id": message.id,
-        "type": message.message_type,
-        "author": message.author_type,
-        "text": message.text,
-        "payload": message.payload,
-        "source_id": message.source_id,
-        "created_at": message.created_at.isoformat(),
-    }
-
-
-def conversation_json(conversation: Conversation) -> dict[str, Any]:
-    return {
-        "id": conversation.id,
-        "status": conversation.status,
-        "channel": conversation.channel,
-        "language": conversation.language,
-        "handoff_reason": conversation.handoff_reason,
-        "created_at": conversation.created_at.isoformat(),
-    }
 
 
 def _optional_str(body: dict[str, Any], key: str, max_len: int) -> str | None:
@@ -74,7 +52,11 @@ async def start_conversation(request: web.Request) -> web.Response:
 
 @routes.get("/api/conversations/{conversation_id}")
 async def show_conversation(request: web.Request) -> web.Response:
-    return web.json_response(conversation_json(await _authorised(request)))
+    """The conversation's status and, while waiting for a person, its place in the queue."""
+    conversation = await _authorised(request)
+    spot = await request.app[QUEUE].spot(conversation.id)
+    queue = {"position": spot.position, "eta_minutes": spot.eta_minutes} if spot else None
+    return web.json_response({**conversation_json(conversation), "queue": queue})
 
 
 @routes.post("/api/conversations/{conversation_id}/messages")

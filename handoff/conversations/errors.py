@@ -23,3 +23,19 @@ class InvalidMessage(ConversationError):
 
 class ConversationClosed(ConversationError):
     status = 409
+
+
+class AlreadyClaimed(ConversationError):
+    """Another agent was faster, or the conversation is no longer waiting."""
+
+    status = 409
+
+
+class AtCapacity(ConversationError):
+    status = 409
+
+
+class NotYourAssignment(ConversationError):
+    """Only the agent a conversation is assigned to may write to it."""
+
+    status = 403

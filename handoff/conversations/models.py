@@ -43,7 +43,7 @@ class UTCDateTime(TypeDecorator[datetime]):
 class Base(DeclarativeBase):
     """Declarative base for the web service's tables."""
 
-    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON}
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON, list[str]: JSON}
 
 
 class ConversationStatus(str, enum.Enum):
@@ -92,7 +92,15 @@ class Conversation(Base):
     status: Mapped[str] = mapped_column(String(16), default=ConversationStatus.BOT.value)
     handoff_reason: Mapped[str | None] = mapped_column(String(120))
     waiting_since: Mapped[datetime | None]
-    assignee_id: Mapped[str | None] = mapped_column(String(64))
+    assignee_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    # Queue order: higher priority first, then first come first served (waiting_since).
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    # Skills an agent needs to take it, e.g. ["language:he"]; empty means anyone.
+    required_skills: Mapped[list[str]] = mapped_column(default=list)
+    resolution_code: Mapped[str | None] = mapped_column(String(64))
+    resolved_at: Mapped[datetime | None]
+    # Set when an agent closes; the customer's next message may answer the 1-5 survey.
+    survey_pending: Mapped[bool] = mapped_column(Boolean, default=False)
     # sha256 of the customer's bearer token; the token itself is never stored.
     token_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

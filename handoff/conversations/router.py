@@ -8,20 +8,45 @@ so the assistant is silent by construction.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from actions.handoff import HANDOFF_KEY
 from handoff.assistant import AssistantClient, AssistantUnavailable
-from handoff.conversations.models import ConversationStatus, Message
+from handoff.conversations.models import Conversation, ConversationStatus, Message, utcnow
 from handoff.conversations.service import ConversationService, HandoffRequest, Reply
+from handoff.conversations.views import message_json
+from handoff.fanout import QUEUE_TOPIC, Fanout, conversation_topic
 from handoff.locks import ConversationLocks
+from handoff.queue import SupportQueue
 
 logger = logging.getLogger(__name__)
+
+_SURVEY_ANSWER = re.compile(r"^\s*([1-5])(?:\s*(?:/\s*5|stars?|⭐+))?(?:[\s,.:;!-]+(.*))?$", re.S)
 
 TROUBLE_TEXT = (
     "Sorry, I'm having trouble answering right now. "
     "I'm connecting you to a person from our support team."
+)
+
+
+def survey_answer(text: str) -> tuple[int, str | None] | None:
+    """(score, comment) if the text answers the 1-5 survey, e.g. "4" or "5 great help"."""
+    match = _SURVEY_ANSWER.match(text)
+    if not match:
+        return None
+    return int(match.group(1)), (match.group(2) or "").strip() or None
+
+
+def queue_text(position: int, eta_minutes: int) -> str:
+    ahead = "You are next" if position == 1 else f"You are number {position} in the queue"
+    return f"{ahead}; the estimated wait is about {eta_minutes} minute{'s' if eta_minutes != 1 else ''}."
+
+
+OFFLINE_TEXT = (
+    "Our support team is not available right now. Please leave your question and your email "
+    "address or phone number here, and a person will get back to you as soon as we are open."
 )
 
 
@@ -61,10 +86,31 @@ class MessageRouter:
         service: ConversationService,
         assistant: AssistantClient,
         locks: ConversationLocks,
+        queue: SupportQueue,
+        fanout: Fanout,
     ) -> None:
         self._service = service
         self._assistant = assistant
         self._locks = locks
+        self._queue = queue
+        self._fanout = fanout
+
+    def publish_messages(self, conversation_id: str, messages: list[Message]) -> None:
+        """Tells open screens (agents, live customer channels) about stored messages."""
+        for message in messages:
+            self._fanout.publish(conversation_topic(conversation_id),
+                                 {"type": "message", "message": message_json(message)})
+
+    def publish_queue_changed(self, conversation_id: str) -> None:
+        self._fanout.publish(QUEUE_TOPIC, {"type": "queue", "conversation_id": conversation_id})
+
+    async def reset_assistant(self, conversation_id: str) -> None:
+        """Starts the assistant's side afresh so it resumes from a known state after a person."""
+        try:
+            await self._assistant.api("POST", f"/conversations/{conversation_id}/tracker/events",
+                                      json=[{"event": "restart"}])
+        except Exception as exc:  # the next message reaches Rasa anyway; never block a close
+            logger.warning("could not reset the assistant for %s: %r", conversation_id, exc)
 
     async def handle_incoming(
         self, conversation_id: str, text: str, source_id: str | None, channel: str
@@ -91,9 +137,21 @@ class MessageRouter:
 
     async def _route(self, message: Message) -> RouteResult:
         conversation = await self._service.get(message.conversation_id)
+        if conversation.status == ConversationStatus.RESOLVED.value:
+            answer = survey_answer(message.text or "") if conversation.survey_pending else None
+            if answer is not None:
+                replies = await self._service.record_survey(message, *answer)
+                self.publish_messages(conversation.id, [message, *replies])
+                return RouteResult(message, replies, ConversationStatus.BOT.value)
+            await self._service.return_to_bot(conversation.id, None, "customer_wrote_after_close")
+            conversation = await self._service.get(conversation.id)
         if conversation.status != ConversationStatus.BOT.value:
             await self._service.mark_routed(message)
+            self.publish_messages(conversation.id, [message])
             return RouteResult(message, [], conversation.status)
+        return await self._ask_assistant(conversation, message)
+
+    async def _ask_assistant(self, conversation: Conversation, message: Message) -> RouteResult:
         metadata = {"channel": message.channel, "language": conversation.language}
         try:
             raw = await self._assistant.send(conversation.id, message.text or "", metadata)
@@ -104,5 +162,21 @@ class MessageRouter:
             logger.warning("conversation %s: %s; handing off", conversation.id, exc)
             replies, handoff = [Reply(text=TROUBLE_TEXT)], HandoffRequest(reason=exc.reason)
         stored = await self._service.record_assistant_turn(message, replies, handoff)
-        status = ConversationStatus.WAITING.value if handoff else conversation.status
+        status = conversation.status
+        if handoff is not None:
+            status = ConversationStatus.WAITING.value
+            stored.append(await self._announce_wait(conversation.id, message))
+            self.publish_queue_changed(conversation.id)
+        self.publish_messages(conversation.id, [message, *stored])
         return RouteResult(message, stored, status)
+
+    async def _announce_wait(self, conversation_id: str, incoming: Message) -> Message:
+        """Says what happens next: the place in the queue, or that the team is away."""
+        spot = await self._queue.spot(conversation_id)
+        if spot is not None and self._queue.team_available(utcnow()):
+            return await self._service.add_system_message(
+                conversation_id, queue_text(spot.position, spot.eta_minutes),
+                {"queue": {"position": spot.position, "eta_minutes": spot.eta_minutes}},
+                reply_to=incoming)
+        return await self._service.add_system_message(
+            conversation_id, OFFLINE_TEXT, {"queue": {"offline": True}}, reply_to=incoming)

@@ -9,11 +9,17 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from handoff.conversations.errors import ConversationNotFound, NotYourConversation
+from handoff.conversations.errors import (
+    AlreadyClaimed,
+    AtCapacity,
+    ConversationNotFound,
+    NotYourAssignment,
+    NotYourConversation,
+)
 from handoff.conversations.models import (
     AuthorType,
     Contact,
@@ -27,6 +33,8 @@ from handoff.conversations.models import (
 )
 
 ASSISTANT_REF = "rasa"
+SURVEY_TEXT = "How would you rate the help you got today? Reply 1 (poor) to 5 (excellent)."
+SURVEY_BUTTONS = [{"title": str(score), "payload": str(score)} for score in range(1, 6)]
 
 
 @dataclass(frozen=True)
@@ -229,6 +237,212 @@ class ConversationService:
                 .order_by(Message.id)
             )
             return list(result)
+
+    async def claim(self, conversation_id: str, agent_id: str, max_chats: int) -> Conversation:
+        """Gives a waiting conversation to one agent; of two agents clicking at once, one wins.
+
+        A single conditional UPDATE decides: it matches only while the conversation is still
+        waiting and the agent is under capacity, so the database, not the caller, arbitrates.
+        """
+        now = utcnow()
+        busy = (
+            select(func.count())
+            .select_from(Conversation)
+            .where(Conversation.assignee_id == agent_id,
+                   Conversation.status == ConversationStatus.WITH_AGENT.value)
+            .scalar_subquery()
+        )
+        async with self._sessions.begin() as session:
+            result = await session.execute(
+                update(Conversation)
+                .where(Conversation.id == conversation_id,
+                       Conversation.status == ConversationStatus.WAITING.value,
+                       busy < max_chats)
+                .values(status=ConversationStatus.WITH_AGENT.value, assignee_id=agent_id,
+                        updated_at=now)
+                .execution_options(synchronize_session=False)
+            )
+            if result.rowcount != 1:
+                conversation = await session.get(Conversation, conversation_id)
+                if conversation is None:
+                    raise ConversationNotFound("conversation not found")
+                if conversation.status != ConversationStatus.WAITING.value:
+                    raise AlreadyClaimed("this conversation is no longer waiting")
+                raise AtCapacity(f"you already have {max_chats} open conversations")
+            conversation = await session.get(Conversation, conversation_id, populate_existing=True)
+            assert conversation is not None
+            session.add_all([
+                Participant(conversation_id=conversation_id, role=AuthorType.AGENT.value,
+                            participant_ref=agent_id, joined_at=now),
+                self._activity(conversation, "An agent joined the conversation", now,
+                               {"agent_joined": agent_id}),
+                ConversationEvent(conversation_id=conversation_id, type="claimed",
+                                  data={"agent_id": agent_id}, created_at=now),
+            ])
+        return conversation
+
+    async def agent_message(
+        self, conversation_id: str, agent_id: str, text: str, private: bool = False
+    ) -> Message:
+        """An agent's reply to the customer, or a private note other agents see."""
+        async with self._sessions.begin() as session:
+            conversation = await self._assigned(session, conversation_id, agent_id)
+            message = Message(
+                conversation_id=conversation_id,
+                message_type=MessageType.OUTGOING.value,
+                author_type=AuthorType.AGENT.value,
+                author_id=agent_id,
+                channel=conversation.channel,
+                text=text,
+                private=private,
+            )
+            session.add(message)
+            if not private:
+                conversation.last_message_at = utcnow()
+        return message
+
+    async def resolve(self, conversation_id: str, agent_id: str, code: str) -> list[Message]:
+        """Closes the agent's part: records the resolution and asks the customer for a rating."""
+        now = utcnow()
+        async with self._sessions.begin() as session:
+            conversation = await self._assigned(session, conversation_id, agent_id)
+            conversation.status = ConversationStatus.RESOLVED.value
+            conversation.resolution_code = code
+            conversation.resolved_at = now
+            conversation.survey_pending = True
+            await self._leave(session, conversation_id, agent_id, now)
+            messages = [
+                self._activity(conversation, f"Conversation was resolved ({code})", now,
+                               {"resolved": code, "agent_id": agent_id}),
+                Message(conversation_id=conversation_id, message_type=MessageType.OUTGOING.value,
+                        author_type=AuthorType.SYSTEM.value, channel=conversation.channel,
+                        text=SURVEY_TEXT, payload={"buttons": SURVEY_BUTTONS, "survey": "csat"},
+                        created_at=now),
+            ]
+            session.add_all(messages)
+            session.add(ConversationEvent(conversation_id=conversation_id, type="resolved",
+                                          data={"code": code, "agent_id": agent_id},
+                                          created_at=now))
+        return messages
+
+    async def return_to_bot(
+        self, conversation_id: str, agent_id: str | None, reason: str
+    ) -> list[Message]:
+        """Gives the conversation back to the assistant (agent hand-back or after the survey)."""
+        now = utcnow()
+        async with self._sessions.begin() as session:
+            if agent_id is not None:
+                conversation = await self._assigned(session, conversation_id, agent_id)
+                await self._leave(session, conversation_id, agent_id, now)
+            else:
+                found = await session.get(Conversation, conversation_id, with_for_update=True)
+                if found is None:
+                    raise ConversationNotFound("conversation not found")
+                conversation = found
+            conversation.status = ConversationStatus.BOT.value
+            conversation.assignee_id = None
+            conversation.waiting_since = None
+            conversation.survey_pending = False
+            activity = self._activity(conversation, "The assistant is back in the conversation",
+                                      now, {"returned_to_bot": reason})
+            session.add(activity)
+            session.add(ConversationEvent(conversation_id=conversation_id, type="returned_to_bot",
+                                          data={"reason": reason, "agent_id": agent_id},
+                                          created_at=now))
+        return [activity]
+
+    async def transfer(
+        self, conversation_id: str, agent_id: str, to_agent_id: str | None, skill: str | None
+    ) -> list[Message]:
+        """Passes the conversation to a named agent, or back to the queue for a skill."""
+        now = utcnow()
+        async with self._sessions.begin() as session:
+            conversation = await self._assigned(session, conversation_id, agent_id)
+            await self._leave(session, conversation_id, agent_id, now)
+            if to_agent_id is not None:
+                conversation.assignee_id = to_agent_id
+                session.add(Participant(conversation_id=conversation_id,
+                                        role=AuthorType.AGENT.value,
+                                        participant_ref=to_agent_id, joined_at=now))
+                text, data = "Conversation was transferred to another agent", {"to_agent": to_agent_id}
+            else:
+                conversation.status = ConversationStatus.WAITING.value
+                conversation.assignee_id = None
+                conversation.waiting_since = now
+                conversation.required_skills = [skill] if skill else []
+                text, data = f"Conversation was transferred to the {skill or 'general'} queue", {"to_skill": skill}
+            activity = self._activity(conversation, text, now, {"transfer": data})
+            session.add(activity)
+            session.add(ConversationEvent(conversation_id=conversation_id, type="transferred",
+                                          data={"from_agent": agent_id, **data}, created_at=now))
+        return [activity]
+
+    async def record_survey(self, incoming: Message, score: int, comment: str | None) -> list[Message]:
+        """Stores a customer's 1-5 rating and thanks them; the assistant then takes over again."""
+        now = utcnow()
+        async with self._sessions.begin() as session:
+            conversation = await session.get(Conversation, incoming.conversation_id,
+                                             with_for_update=True)
+            assert conversation is not None
+            conversation.survey_pending = False
+            conversation.status = ConversationStatus.BOT.value
+            conversation.assignee_id = None
+            reply = Message(conversation_id=conversation.id,
+                            message_type=MessageType.OUTGOING.value,
+                            author_type=AuthorType.SYSTEM.value, channel=conversation.channel,
+                            text="Thank you for your feedback! If you need anything else, just ask.",
+                            reply_to_id=incoming.id, created_at=now)
+            session.add(reply)
+            session.add(ConversationEvent(conversation_id=conversation.id, type="csat_submitted",
+                                          data={"score": score, "comment": comment},
+                                          created_at=now))
+            await self._mark_routed(session, incoming)
+        return [reply]
+
+    async def add_system_message(self, conversation_id: str, text: str,
+                                 payload: dict[str, Any] | None = None,
+                                 reply_to: Message | None = None) -> Message:
+        """A message the service itself tells the customer (queue position, office hours)."""
+        async with self._sessions.begin() as session:
+            conversation = await session.get(Conversation, conversation_id)
+            if conversation is None:
+                raise ConversationNotFound("conversation not found")
+            message = Message(conversation_id=conversation_id,
+                              message_type=MessageType.OUTGOING.value,
+                              author_type=AuthorType.SYSTEM.value, channel=conversation.channel,
+                              text=text, payload=payload,
+                              reply_to_id=reply_to.id if reply_to else None)
+            session.add(message)
+        return message
+
+    @staticmethod
+    async def _assigned(session: AsyncSession, conversation_id: str, agent_id: str) -> Conversation:
+        conversation = await session.get(Conversation, conversation_id, with_for_update=True)
+        if conversation is None:
+            raise ConversationNotFound("conversation not found")
+        if (conversation.status != ConversationStatus.WITH_AGENT.value
+                or conversation.assignee_id != agent_id):
+            raise NotYourAssignment("this conversation is not assigned to you")
+        return conversation
+
+    @staticmethod
+    async def _leave(session: AsyncSession, conversation_id: str, agent_id: str,
+                     now: Any) -> None:
+        participant = await session.scalar(
+            select(Participant).where(Participant.conversation_id == conversation_id,
+                                      Participant.participant_ref == agent_id,
+                                      Participant.left_at.is_(None))
+        )
+        if participant is not None:
+            participant.left_at = now
+
+    @staticmethod
+    def _activity(conversation: Conversation, text: str, now: Any,
+                  payload: dict[str, Any]) -> Message:
+        return Message(conversation_id=conversation.id,
+                       message_type=MessageType.ACTIVITY.value,
+                       author_type=AuthorType.SYSTEM.value, channel=conversation.channel,
+                       text=text, payload=payload, created_at=now)
 
     async def _by_source_id(self, conversation_id: str, source_id: str) -> Message | None:
         async with self._sessions() as session:

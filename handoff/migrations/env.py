@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
+import handoff.agents.models  # noqa: F401  (registers the agents' tables)
 from handoff.conversations.models import Base
 
 connection = context.config.attributes.get("connection")

@@ -94,8 +94,11 @@ async def test_handoff_payload_marks_conversation_waiting_and_silences_assistant
     cid, auth = await start(client)
     body = await (await send(client, cid, auth, text="human please")).json()
     assert body["status"] == "waiting"
-    assert [r["type"] for r in body["replies"]] == ["outgoing", "activity"]
+    assert [(r["type"], r["author"]) for r in body["replies"]] == [
+        ("outgoing", "assistant"), ("activity", "system"), ("outgoing", "system")]
     assert body["replies"][1]["payload"]["handoff"]["reason"] == "customer_request"
+    # no agent has a console open: the customer is told so, not left waiting in silence
+    assert body["replies"][2]["payload"] == {"queue": {"offline": True}}
 
     later = await (await send(client, cid, auth, text="hello? anyone?")).json()
     assert later["replies"] == [] and later["status"] == "waiting"
