@@ -1,0 +1,1 @@
+"""The store's data as the assistant sees it: orders, invoices, payments, refunds behind one interface."""
