@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -14,6 +15,9 @@ from handoff.agents.service import AgentService
 from handoff.appkeys import AGENTS, ENGINE, FANOUT, QUEUE, ROUTER, SERVICE, SETTINGS
 from handoff.assistant import AssistantClient
 from handoff.channels import http_api
+from handoff.console import api as console_api
+from handoff.console import pages as console_pages
+from handoff.console import live as console_live
 from handoff.config import Settings
 from handoff.conversations.router import MessageRouter
 from handoff.conversations.service import ConversationService
@@ -31,9 +35,13 @@ def create_app(settings: Settings) -> web.Application:
     app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY_BYTES)
     app[SETTINGS] = settings
     app.cleanup_ctx.append(_conversations)
+    app.on_startup.append(_first_admin)
     app.on_startup.append(_reroute_unrouted)
     app.router.add_get("/health", health)
     app.add_routes(http_api.routes)
+    app.add_routes(console_api.routes)
+    app.add_routes(console_live.routes)
+    app.add_routes(console_pages.routes)
     return app
 
 
@@ -57,6 +65,23 @@ async def _conversations(app: web.Application) -> AsyncIterator[None]:
         app[ROUTER] = MessageRouter(service, assistant, ConversationLocks(), queue, fanout)
         yield
     await engine.dispose()
+
+
+async def _first_admin(app: web.Application) -> None:
+    """A fresh install gets one admin, so someone can log in to the console and add agents."""
+    agents = app[AGENTS]
+    if await agents.count():
+        return
+    settings = app[SETTINGS]
+    password = settings.admin_password or secrets.token_urlsafe(12)
+    await agents.create(settings.admin_email, "Admin", password, role="admin", max_chats=5)
+    if not settings.admin_password:
+        settings.admin_password_file.parent.mkdir(parents=True, exist_ok=True)
+        settings.admin_password_file.write_text(
+            f"{settings.admin_email}\n{password}\n", encoding="utf-8")
+        settings.admin_password_file.chmod(0o600)
+        logger.info("created console admin %s; password in %s", settings.admin_email,
+                    settings.admin_password_file)
 
 
 async def _reroute_unrouted(app: web.Application) -> None:

@@ -32,6 +32,10 @@ class Settings:
     business_hours: BusinessHours = BusinessHours.parse(ALWAYS_OPEN, "UTC")
     # Origins allowed to open the agent console's WebSocket (besides the service's own).
     console_origins: tuple[str, ...] = ()
+    # The first admin, created when no agent exists yet.
+    admin_email: str = "admin@localhost"
+    admin_password: str = ""  # empty: generate one and write it to admin_password_file
+    admin_password_file: Path = PROJECT_ROOT / "var" / "console-admin.txt"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -52,7 +56,11 @@ class Settings:
                 o.strip().rstrip("/") for o in env.get("SUPPORT_CONSOLE_ORIGINS", "").split(",")
                 if o.strip()
             ),
+            admin_email=env.get("SUPPORT_ADMIN_EMAIL", "admin@localhost"),
+            admin_password=env.get("SUPPORT_ADMIN_PASSWORD", ""),
         )
+        if settings.admin_password and len(settings.admin_password) < 10:
+            raise ConfigError("SUPPORT_ADMIN_PASSWORD must be at least 10 characters")
         if not settings.rasa_token:
             raise ConfigError(
                 "SUPPORT_RASA_TOKEN is not set: the Rasa server requires an API token "

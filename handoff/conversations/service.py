@@ -112,6 +112,13 @@ class ConversationService:
             raise ConversationNotFound("conversation not found")
         return conversation
 
+    async def contact(self, contact_id: str) -> Contact:
+        async with self._sessions() as session:
+            contact = await session.get(Contact, contact_id)
+        if contact is None:
+            raise ConversationNotFound("contact not found")
+        return contact
+
     async def authenticate(self, conversation_id: str, token: str) -> Conversation:
         """The conversation if `token` opens it; otherwise the same error as an unknown id."""
         async with self._sessions() as session:

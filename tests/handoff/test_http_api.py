@@ -26,6 +26,7 @@ def make_client(aiohttp_client: Any, database_url: str) -> MakeClient:
             rasa_token=RASA_TOKEN,
             action_server_url="http://127.0.0.1:1",
             rasa_timeout_seconds=5,
+            admin_password="admin-password-for-tests",
             **overrides,
         )
         return await aiohttp_client(create_app(settings))

@@ -24,7 +24,8 @@ async def test_unrouted_message_is_routed_at_start_up(
     assert len(await service.unrouted()) == 1
 
     settings = Settings(database_url=database_url, rasa_url=fake_rasa.url,
-                        rasa_token=RASA_TOKEN, action_server_url="http://127.0.0.1:1")
+                        rasa_token=RASA_TOKEN, action_server_url="http://127.0.0.1:1",
+                        admin_password="admin-password-for-tests")
     await aiohttp_client(create_app(settings))
 
     assert [m["message"] for m in fake_rasa.received] == ["are you there?"]

@@ -1,0 +1,1 @@
+"""The agent console: log in, see the queue, claim, talk to customers, close, hand back."""
