@@ -16,6 +16,7 @@ import pytest
 from tests.conftest import unused_port
 
 ROOT = Path(__file__).resolve().parents[2]
+ADMIN_EMAIL, ADMIN_PASSWORD = "admin@localhost", "e2e-admin-password"
 START_LIMIT_SECONDS = 600  # a bound on a stuck start, not a timing claim
 
 
@@ -69,6 +70,7 @@ def start_system(tmp: Path) -> RunningSystem:
         "SUPPORT_RASA_PORT": str(ports["rasa"]),
         "SUPPORT_ACTION_PORT": str(ports["action"]),
         "SUPPORT_RASA_TOKEN": "e2e-token",
+        "SUPPORT_ADMIN_PASSWORD": ADMIN_PASSWORD,
         "SUPPORT_RUN_DIR": str(run_dir),
         "SUPPORT_LOG_DIR": str(log_dir),
         "DATABASE_URL": f"sqlite:///{tmp}/support.db",

@@ -273,3 +273,24 @@ async def test_restart_mid_handoff_keeps_the_conversation_with_the_agent(
     assert [row["id"] for row in queue["mine"]] == [cid]
     body = await (await send(restarted, cid, auth, text="still there?")).json()
     assert body["status"] == "with_agent" and body["replies"] == []
+
+
+async def test_outside_business_hours_the_customer_is_told_and_asked_for_a_message(
+    aiohttp_client: Any, database_url: str, fake_rasa: FakeRasa
+) -> None:
+    from handoff.business_hours import BusinessHours
+
+    fake_rasa.reply = lambda text: [{"custom": {"handoff": {"reason": "customer_request"}}}]
+    settings = settings_for(database_url, fake_rasa.url)
+    never = BusinessHours.parse("", "UTC")  # no day named: always closed
+    client = await aiohttp_client(create_app(Settings(**{**settings.__dict__, "business_hours": never})))
+    admin = await log_in(aiohttp_client, client, *ADMIN)
+    async with admin.client.ws_connect("/console/ws"):  # an agent online does not change hours
+        cid, auth = await start(client)
+        body = await (await send(client, cid, auth, text="human")).json()
+    assert body["replies"][-1]["payload"] == {"queue": {"offline": True}}
+    assert "leave your question" in body["replies"][-1]["text"]
+    # the message they leave is kept for the team: the conversation waits in the queue
+    await send(client, cid, auth, text="call me on +49 30 555 1234 about order 1234")
+    _, queue = await admin.call("GET", "/console/api/queue")
+    assert [row["id"] for row in queue["waiting"]] == [cid]
