@@ -8,12 +8,13 @@ from pathlib import Path
 
 import yaml
 
+from knowledge.errors import ArticleFormatError, DuplicateArticle, EmptyArticle
+
 ARTICLES_DIR = Path(__file__).resolve().parent / "articles"
 _FRONT_MATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*\n(.*)\Z", re.DOTALL)
 
 
-class ArticleFormatError(ValueError):
-    """An article file cannot be read; the message names the file and what is wrong."""
+__all__ = ["ARTICLES_DIR", "Article", "ArticleFormatError", "load_articles", "parse_article"]
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,8 @@ def parse_article(text: str, path: Path | None = None) -> Article:
     missing = [key for key in ("id", "title", "language") if not meta.get(key)]
     if missing:
         raise ArticleFormatError(f"{where}: front matter lacks {', '.join(missing)}")
+    if not match.group(2).strip():
+        raise EmptyArticle(f"{where}: article {meta['id']!r} has no text after the front matter")
     return Article(
         id=str(meta["id"]),
         title=str(meta["title"]),
@@ -67,8 +70,22 @@ def parse_article(text: str, path: Path | None = None) -> Article:
 
 
 def load_articles(directory: Path = ARTICLES_DIR) -> list[Article]:
-    """Every article under `directory`, sorted by file name for a stable order."""
-    return [
-        parse_article(path.read_text(encoding="utf-8"), path)
-        for path in sorted(directory.glob("**/*.md"))
-    ]
+    """Every article under `directory`, sorted by file name; one file per (id, language)."""
+    if not directory.is_dir():
+        raise ArticleFormatError(f"{directory}: articles directory does not exist")
+    articles: list[Article] = []
+    seen: dict[tuple[str, str], Path] = {}
+    for path in sorted(directory.glob("**/*.md")):
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise ArticleFormatError(f"{path}: not UTF-8 text ({exc})") from exc
+        article = parse_article(text, path)
+        key = (article.id, article.language)
+        if key in seen:
+            raise DuplicateArticle(
+                f"{path}: article id {article.id!r} ({article.language}) is already used by {seen[key]}"
+            )
+        seen[key] = path
+        articles.append(article)
+    return articles

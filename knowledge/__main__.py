@@ -1,0 +1,5 @@
+"""Entry point for `python -m knowledge`."""
+
+from knowledge.cli import main
+
+raise SystemExit(main())
