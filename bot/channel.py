@@ -2,8 +2,10 @@
 
 Rasa's `--auth-token` protects its HTTP API but not its channel webhooks, so the stock REST
 channel would let anyone on the host talk to the assistant as any customer. This channel
-answers only callers holding SUPPORT_RASA_TOKEN (the web service), and reports a failure
-inside the assistant as a 500 instead of an empty, successful-looking reply.
+answers only callers holding SUPPORT_RASA_TOKEN (the web service), reports a failure
+inside the assistant as a 500 instead of an empty, successful-looking reply, and returns
+how the message was understood (intent and confidence) beside the replies, so the web
+service can apply its handoff policy and keep the record reports are built from.
 Loaded by Rasa from credentials.yml; runs inside the Rasa server's environment.
 """
 
@@ -23,7 +25,11 @@ logger = logging.getLogger(__name__)
 
 
 class TokenRestInput(InputChannel):
-    """POST /webhooks/support/webhook {sender, message, metadata} with `Authorization: Bearer`."""
+    """POST /webhooks/support/webhook {sender, message, metadata} with `Authorization: Bearer`.
+
+    Answers {"messages": [...Rasa REST channel replies...], "intent": {name, confidence,
+    top: {name, confidence}}} where `top` is the best real intent even after a fallback.
+    """
 
     def __init__(self, token: str) -> None:
         if not token:
@@ -75,6 +81,29 @@ class TokenRestInput(InputChannel):
             except Exception:  # the web service hands off on 5xx; details stay in this log
                 logger.exception("assistant failed on a message from %s", sender)
                 return response.json({"error": "assistant failed"}, status=500)
-            return response.json(collector.messages)
+            return response.json(
+                {"messages": collector.messages,
+                 "intent": await _understood(request, sender)}
+            )
 
         return webhook
+
+
+async def _understood(request: Request, sender: str) -> dict[str, Any] | None:
+    """How the latest message of `sender` was understood, from the tracker just updated."""
+    agent = getattr(request.app.ctx, "agent", None)
+    if agent is None:
+        return None
+    tracker = await agent.tracker_store.retrieve(sender)
+    if tracker is None:
+        return None
+    message = tracker.latest_message
+    intent = (message.intent if message else None) or {}
+    ranking = [i for i in (message.parse_data.get("intent_ranking") or [])
+               if i.get("name") != "nlu_fallback"] if message else []
+    return {
+        "name": intent.get("name"),
+        "confidence": intent.get("confidence"),
+        "top": {"name": ranking[0].get("name"), "confidence": ranking[0].get("confidence")}
+        if ranking else None,
+    }

@@ -62,7 +62,8 @@ async def _conversations(app: web.Application) -> AsyncIterator[None]:
         app[QUEUE] = queue
         app[FANOUT] = fanout
         app[AGENTS] = AgentService(sessions)
-        app[ROUTER] = MessageRouter(service, assistant, ConversationLocks(), queue, fanout)
+        app[ROUTER] = MessageRouter(service, assistant, ConversationLocks(), queue, fanout,
+                                    settings.handoff_policy)
         yield
     await engine.dispose()
 

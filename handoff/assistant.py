@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -18,6 +19,16 @@ class AssistantUnavailable(Exception):
         self.reason = reason  # recorded as the handoff reason
 
 
+@dataclass(frozen=True)
+class AssistantTurn:
+    """Rasa's replies to one message and how it understood the message."""
+
+    replies: list[dict[str, Any]]
+    intent: str | None = None
+    confidence: float | None = None
+    top_intent: str | None = None
+
+
 class AssistantClient:
     """Talks to Rasa on loopback through the token-protected channel (bot/channel.py)."""
 
@@ -31,8 +42,8 @@ class AssistantClient:
 
     async def send(
         self, sender_id: str, text: str, metadata: dict[str, Any] | None = None
-    ) -> list[dict[str, Any]]:
-        """The assistant's replies to one message, as Rasa's REST channel returns them."""
+    ) -> AssistantTurn:
+        """The assistant's replies to one message and the intent it read (bot/channel.py)."""
         try:
             async with self._http.post(
                 self._base_url + CHANNEL_PATH,
@@ -42,12 +53,20 @@ class AssistantClient:
             ) as response:
                 if response.status != 200:
                     raise AssistantUnavailable(f"Rasa answered HTTP {response.status}")
-                replies = await response.json()
+                body = await response.json()
         except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
             raise AssistantUnavailable(f"Rasa did not answer: {exc!r}") from exc
-        if not isinstance(replies, list):
-            raise AssistantUnavailable("Rasa answered something other than a list of replies")
-        return [reply for reply in replies if isinstance(reply, dict)]
+        if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
+            raise AssistantUnavailable("Rasa answered something other than the channel's reply")
+        intent = body.get("intent") if isinstance(body.get("intent"), dict) else {}
+        top = intent.get("top") if isinstance(intent.get("top"), dict) else {}
+        confidence = intent.get("confidence")
+        return AssistantTurn(
+            replies=[reply for reply in body["messages"] if isinstance(reply, dict)],
+            intent=intent.get("name") if isinstance(intent.get("name"), str) else None,
+            confidence=float(confidence) if isinstance(confidence, (int, float)) else None,
+            top_intent=top.get("name") if isinstance(top.get("name"), str) else None,
+        )
 
     async def api(self, method: str, path: str, **kwargs: Any) -> Any:
         """Calls Rasa's HTTP API (needs --enable-api) with the same token."""

@@ -9,6 +9,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from handoff.business_hours import ALWAYS_OPEN, BusinessHours, BusinessHoursError
+from handoff.handoff_policy import HandoffPolicy
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -30,6 +31,7 @@ class Settings:
     max_message_chars: int = 4000
     rasa_timeout_seconds: float = 30.0
     business_hours: BusinessHours = BusinessHours.parse(ALWAYS_OPEN, "UTC")
+    handoff_policy: HandoffPolicy = HandoffPolicy()
     # Origins allowed to open the agent console's WebSocket (besides the service's own).
     console_origins: tuple[str, ...] = ()
     # The first admin, created when no agent exists yet.
@@ -52,6 +54,12 @@ class Settings:
             max_message_chars=_int(env, "SUPPORT_MAX_MESSAGE_CHARS", 4000, 1, 60000),
             rasa_timeout_seconds=_float(env, "SUPPORT_RASA_TIMEOUT", 30.0, 0.1, 600.0),
             business_hours=_business_hours(env),
+            handoff_policy=HandoffPolicy(
+                topics=tuple(t.strip() for t in env.get(
+                    "SUPPORT_HANDOFF_TOPICS", "complaint,delete_account").split(",") if t.strip()),
+                low_confidence_turns=_int(env, "SUPPORT_HANDOFF_LOW_CONFIDENCE_TURNS", 2, 0, 10),
+                frustration_threshold=_float(env, "SUPPORT_FRUSTRATION_THRESHOLD", 2.0, 0.5, 100.0),
+            ),
             console_origins=tuple(
                 o.strip().rstrip("/") for o in env.get("SUPPORT_CONSOLE_ORIGINS", "").split(",")
                 if o.strip()

@@ -59,6 +59,8 @@ def handler_for(action: str, intent: str) -> tuple[str, str]:
         return "handoff", "handoff"
     if action in FLOW_ACTIONS:
         return f"flow:{FLOW_ACTIONS[action].flow}", "flow"
+    if action.endswith("_form"):  # a Rasa form collecting the details a flow needs
+        return f"flow:{action.removesuffix('_form')}", "flow"
     if action in FALLBACK_ACTIONS:
         return "fallback", "fallback"
     if action == "utter_out_of_scope":

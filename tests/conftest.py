@@ -61,6 +61,8 @@ class FakeRasa:
     def __init__(self) -> None:
         self.received: list[dict[str, Any]] = []
         self.reply: Callable[[str], Reply] = lambda text: [{"text": f"echo: {text}"}]
+        # How Rasa read each message (bot/channel.py returns it beside the replies).
+        self.intent: Callable[[str], str] = lambda text: "greet"
         self.status = 200
         self.server: TestServer | None = None
 
@@ -71,9 +73,12 @@ class FakeRasa:
         self.received.append(body)
         if self.status != 200:
             return web.json_response({"error": "assistant failed"}, status=self.status)
-        return web.json_response(
-            [{"recipient_id": body["sender"], **r} for r in self.reply(body["message"])]
-        )
+        intent = self.intent(body["message"])
+        return web.json_response({
+            "messages": [{"recipient_id": body["sender"], **r} for r in self.reply(body["message"])],
+            "intent": {"name": intent, "confidence": 0.9 if intent != "nlu_fallback" else 0.45,
+                       "top": {"name": "greet", "confidence": 0.3}},
+        })
 
     @property
     def url(self) -> str:

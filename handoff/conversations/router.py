@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from actions.handoff import HANDOFF_KEY
-from handoff.assistant import AssistantClient, AssistantUnavailable
+from handoff.assistant import AssistantClient, AssistantTurn, AssistantUnavailable
 from handoff.conversations.models import Conversation, ConversationStatus, Message, utcnow
 from handoff.conversations.service import ConversationService, HandoffRequest, Reply
 from handoff.conversations.views import message_json
 from handoff.fanout import QUEUE_TOPIC, Fanout, conversation_topic
+from handoff.handoff_policy import HandoffPolicy
 from handoff.locks import ConversationLocks
 from handoff.queue import SupportQueue
 
@@ -88,12 +89,14 @@ class MessageRouter:
         locks: ConversationLocks,
         queue: SupportQueue,
         fanout: Fanout,
+        policy: HandoffPolicy,
     ) -> None:
         self._service = service
         self._assistant = assistant
         self._locks = locks
         self._queue = queue
         self._fanout = fanout
+        self._policy = policy
 
     def publish_messages(self, conversation_id: str, messages: list[Message]) -> None:
         """Tells open screens (agents, live customer channels) about stored messages."""
@@ -152,16 +155,22 @@ class MessageRouter:
         return await self._ask_assistant(conversation, message)
 
     async def _ask_assistant(self, conversation: Conversation, message: Message) -> RouteResult:
-        metadata = {"channel": message.channel, "language": conversation.language}
-        try:
-            raw = await self._assistant.send(conversation.id, message.text or "", metadata)
-            replies, handoff = parse_replies(raw)
-            if not replies and handoff is None:
-                raise AssistantUnavailable("the assistant sent no reply", "assistant_no_reply")
-        except AssistantUnavailable as exc:
-            logger.warning("conversation %s: %s; handing off", conversation.id, exc)
-            replies, handoff = [Reply(text=TROUBLE_TEXT)], HandoffRequest(reason=exc.reason)
-        stored = await self._service.record_assistant_turn(message, replies, handoff)
+        recent = await self._service.recent_customer_texts(conversation.id, 3)
+        escalation = self._policy.before_assistant(recent)
+        turn: AssistantTurn | None = None
+        if escalation is not None:
+            replies, handoff = [escalation[0]], escalation[1]
+        else:
+            replies, handoff, turn = await self._assistant_turn(conversation, message)
+        if turn is not None and handoff is None:
+            previous = await self._service.recent_intents(
+                conversation.id, self._policy.low_confidence_turns - 1)
+            escalation = self._policy.after_assistant(turn, previous)
+            if escalation is not None:
+                replies, handoff = [*replies, escalation[0]], escalation[1]
+        understood = None if turn is None else {
+            "intent": turn.intent, "confidence": turn.confidence, "top_intent": turn.top_intent}
+        stored = await self._service.record_assistant_turn(message, replies, handoff, understood)
         status = conversation.status
         if handoff is not None:
             status = ConversationStatus.WAITING.value
@@ -169,6 +178,21 @@ class MessageRouter:
             self.publish_queue_changed(conversation.id)
         self.publish_messages(conversation.id, [message, *stored])
         return RouteResult(message, stored, status)
+
+    async def _assistant_turn(
+        self, conversation: Conversation, message: Message
+    ) -> tuple[list[Reply], HandoffRequest | None, AssistantTurn | None]:
+        """Rasa's replies, or an apology and a handoff when Rasa cannot answer."""
+        metadata = {"channel": message.channel, "language": conversation.language}
+        try:
+            turn = await self._assistant.send(conversation.id, message.text or "", metadata)
+            replies, handoff = parse_replies(turn.replies)
+            if not replies and handoff is None:
+                raise AssistantUnavailable("the assistant sent no reply", "assistant_no_reply")
+        except AssistantUnavailable as exc:
+            logger.warning("conversation %s: %s; handing off", conversation.id, exc)
+            return [Reply(text=TROUBLE_TEXT)], HandoffRequest(reason=exc.reason), None
+        return replies, handoff, turn
 
     async def _announce_wait(self, conversation_id: str, incoming: Message) -> Message:
         """Says what happens next: the place in the queue, or that the team is away."""

@@ -171,9 +171,18 @@ class ConversationService:
         incoming: Message,
         replies: list[Reply],
         handoff: HandoffRequest | None = None,
+        understood: dict[str, Any] | None = None,
     ) -> list[Message]:
-        """Stores the assistant's replies to `incoming`, marks it routed, and hands off if asked."""
+        """Stores the assistant's replies to `incoming`, marks it routed, and hands off if asked.
+
+        `understood` (intent, confidence) is kept as a `message_understood` event: the
+        handoff policy and the reports read it.
+        """
         async with self._sessions.begin() as session:
+            if understood is not None:
+                session.add(ConversationEvent(
+                    conversation_id=incoming.conversation_id, type="message_understood",
+                    data={"message_id": incoming.id, **understood}))
             stored = [
                 Message(
                     conversation_id=incoming.conversation_id,
@@ -222,6 +231,30 @@ class ConversationService:
             query = query.where(Message.private.is_(False))
         async with self._sessions() as session:
             return list(await session.scalars(query.order_by(Message.id)))
+
+    async def recent_customer_texts(self, conversation_id: str, limit: int) -> list[str]:
+        """The customer's last `limit` messages, oldest first."""
+        async with self._sessions() as session:
+            texts = await session.scalars(
+                select(Message.text)
+                .where(Message.conversation_id == conversation_id,
+                       Message.message_type == MessageType.INCOMING.value)
+                .order_by(Message.id.desc()).limit(limit)
+            )
+            return [text or "" for text in reversed(list(texts))]
+
+    async def recent_intents(self, conversation_id: str, limit: int) -> list[str | None]:
+        """Intents of the last `limit` messages the assistant read, newest first."""
+        if limit <= 0:
+            return []
+        async with self._sessions() as session:
+            rows = await session.scalars(
+                select(ConversationEvent.data)
+                .where(ConversationEvent.conversation_id == conversation_id,
+                       ConversationEvent.type == "message_understood")
+                .order_by(ConversationEvent.id.desc()).limit(limit)
+            )
+            return [(data or {}).get("intent") for data in rows]
 
     async def events(self, conversation_id: str) -> list[ConversationEvent]:
         async with self._sessions() as session:

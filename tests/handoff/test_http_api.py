@@ -256,3 +256,42 @@ async def test_card_number_is_masked_before_storage_and_rasa(
     assert body["message"]["text"] == "card •••• 4242 declined"
     assert fake_rasa.received[0]["message"] == "card •••• 4242 declined"
     assert "4242 4242" not in str(await transcript(client, cid, auth))
+
+
+async def reason_of(client: Client, cid: str, auth: dict[str, str]) -> str | None:
+    return (await (await client.get(f"/api/conversations/{cid}", headers=auth)).json())[
+        "handoff_reason"]
+
+
+async def test_frustrated_customer_goes_to_a_person_without_asking_rasa(
+    client: Client, fake_rasa: FakeRasa
+) -> None:
+    cid, auth = await start(client)
+    await send(client, cid, auth, text="where is my order")
+    body = await (await send(client, cid, auth, text="THIS IS USELESS, YOU STUPID BOT!!!")).json()
+    assert body["status"] == "waiting"
+    assert "frustrating" in body["replies"][0]["text"]
+    assert await reason_of(client, cid, auth) == "frustration"
+    assert [m["message"] for m in fake_rasa.received] == ["where is my order"]
+
+
+async def test_configured_topic_always_goes_to_a_person(client: Client, fake_rasa: FakeRasa) -> None:
+    fake_rasa.intent = lambda text: "delete_account" if "delete" in text else "greet"
+    cid, auth = await start(client)
+    body = await (await send(client, cid, auth, text="please delete my account")).json()
+    assert body["status"] == "waiting"
+    assert body["replies"][0]["text"] == "echo: please delete my account"  # the answer stays
+    assert await reason_of(client, cid, auth) == "topic:delete_account"
+
+
+async def test_two_turns_not_understood_go_to_a_person(client: Client, fake_rasa: FakeRasa) -> None:
+    fake_rasa.intent = lambda text: "nlu_fallback" if "xyzzy" in text else "greet"
+    cid, auth = await start(client)
+    first = await (await send(client, cid, auth, text="xyzzy plugh")).json()
+    assert first["status"] == "bot"  # once is a rephrase request, not a handoff
+    await send(client, cid, auth, text="hello")
+    again = await (await send(client, cid, auth, text="xyzzy again")).json()
+    assert again["status"] == "bot"  # not consecutive
+    last = await (await send(client, cid, auth, text="xyzzy xyzzy")).json()
+    assert last["status"] == "waiting"
+    assert await reason_of(client, cid, auth) == "low_confidence"
