@@ -1,9 +1,9 @@
-"""Requests that act on the customer's order or payment data.
+"""Requests on order data that the assistant does not handle itself: it hands them to a person.
 
-Each request has its own named action so routing, tests and reports can tell them apart.
-Until the store-data flows (collect, verify, act) are wired in, a flow tells the customer
-what will happen and passes the conversation to a person with the flow as the reason,
-so no request is silently dropped.
+The order and billing flows the assistant completes are forms (actions/orders.py,
+actions/billing.py, actions/refunds.py). Changing the items of an order and questions
+about an invoice's content need a person: these actions say so and hand off with the
+flow as the reason, so no request is silently dropped.
 """
 
 from __future__ import annotations
@@ -36,58 +36,16 @@ class FlowAction(Action):
         return []
 
 
-class ActionTrackOrder(FlowAction):
-    """Where is my order."""
-
-    flow, purpose = "track_order", "track your order"
-
-
-class ActionCancelOrder(FlowAction):
-    """Cancel an order that has not shipped."""
-
-    flow, purpose = "cancel_order", "cancel your order"
-
-
 class ActionChangeOrder(FlowAction):
     """Change items of an order that has not shipped."""
 
     flow, purpose = "change_order", "change your order"
 
 
-class ActionChangeShippingAddress(FlowAction):
-    """Change the delivery address of an order that has not shipped."""
-
-    flow, purpose = "change_shipping_address", "change the delivery address of your order"
-
-
-class ActionReportPaymentIssue(FlowAction):
-    """A failed, declined or double payment."""
-
-    flow, purpose = "report_payment_issue", "sort out the payment problem"
-
-
-class ActionGetInvoice(FlowAction):
-    """Send the invoice of an order."""
-
-    flow, purpose = "get_invoice", "get your invoice"
-
-
 class ActionCheckInvoice(FlowAction):
     """A question about an invoice the customer received."""
 
     flow, purpose = "check_invoice", "check your invoice"
-
-
-class ActionRequestRefund(FlowAction):
-    """Return items and get the money back."""
-
-    flow, purpose = "request_refund", "request a refund"
-
-
-class ActionRefundStatus(FlowAction):
-    """Where is my refund."""
-
-    flow, purpose = "refund_status", "find out where your refund is"
 
 
 FLOW_ACTIONS: dict[str, type[FlowAction]] = {

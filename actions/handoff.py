@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rasa_sdk import Action, Tracker
+from rasa_sdk.events import ActiveLoop, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 # The custom payload the web service looks for in Rasa's replies (handoff/router.py).
@@ -37,5 +38,13 @@ class ActionHandoffToHuman(Action):
             text="I'm connecting you to a person from our support team. "
             "They will see our conversation so far, so you won't need to repeat yourself."
         )
-        dispatcher.utter_message(json_message=handoff_payload(reason, intent=intent))
-        return []
+        form = tracker.active_loop.get("name")
+        if not form:
+            dispatcher.utter_message(json_message=handoff_payload(reason, intent=intent))
+            return []
+        # Mid-form: the person sees what was collected, and the form ends here.
+        from actions.forms import collected, reset_flow
+
+        dispatcher.utter_message(json_message=handoff_payload(
+            reason, intent=intent, flow=form, collected=collected(tracker)))
+        return [ActiveLoop(None), SlotSet("requested_slot", None), *reset_flow()]
