@@ -10,7 +10,7 @@ import aiohttp
 from aiohttp import web
 from sqlalchemy import text
 
-from handoff import migrate
+from handoff import invoices, migrate
 from handoff.agents.service import AgentService
 from handoff.appkeys import AGENTS, ENGINE, FANOUT, QUEUE, ROUTER, SERVICE, SETTINGS
 from handoff.assistant import AssistantClient
@@ -42,6 +42,7 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(console_api.routes)
     app.add_routes(console_live.routes)
     app.add_routes(console_pages.routes)
+    app.add_routes(invoices.routes)
     return app
 
 

@@ -38,6 +38,8 @@ class Settings:
     admin_email: str = "admin@localhost"
     admin_password: str = ""  # empty: generate one and write it to admin_password_file
     admin_password_file: Path = PROJECT_ROOT / "var" / "console-admin.txt"
+    # Signs invoice download links (shared with the action server); empty: var/link-secret.
+    link_secret: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -66,6 +68,7 @@ class Settings:
             ),
             admin_email=env.get("SUPPORT_ADMIN_EMAIL", "admin@localhost"),
             admin_password=env.get("SUPPORT_ADMIN_PASSWORD", ""),
+            link_secret=env.get("SUPPORT_LINK_SECRET", ""),
         )
         if settings.admin_password and len(settings.admin_password) < 10:
             raise ConfigError("SUPPORT_ADMIN_PASSWORD must be at least 10 characters")
