@@ -140,3 +140,9 @@ def _load(name: str) -> Embedder:
     is_e5 = "e5" in Path(name).name.lower()
     prefixes = ("query: ", "passage: ") if is_e5 else ("", "")
     return SentenceTransformerEmbedder(name, name, *prefixes)
+
+
+def register_embedder(embedder: Embedder) -> None:
+    """Makes a custom backend selectable by its name (a deployment's own model, a test double)."""
+    with _CACHE_LOCK:
+        _CACHE[embedder.name] = embedder

@@ -43,5 +43,15 @@ def test_bad_articles_name_the_problem(text: str, words: str) -> None:
 def test_shipped_articles_are_valid_and_unique() -> None:
     articles = load_articles()
     assert len(articles) >= 16
-    assert len({a.id for a in articles}) == len(articles)
+    assert len({(a.id, a.language) for a in articles}) == len(articles)
     assert all(a.summary and a.source_url for a in articles)
+
+
+MOST_ASKED = ("delivery-times", "refund-policy", "payment-methods", "recover-password", "track-order",
+              "contact-us", "delivery-options", "cancel-order", "refund-status")
+
+
+def test_most_asked_articles_are_translated() -> None:
+    languages = {(a.id, a.language) for a in load_articles()}
+    missing = [(i, l) for i in MOST_ASKED for l in ("en", "he", "ar", "ru", "uk") if (i, l) not in languages]
+    assert missing == []
