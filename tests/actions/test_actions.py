@@ -10,7 +10,6 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.flows import FLOW_ACTIONS
 from actions.handoff import ActionHandoffToHuman
-from actions.knowledge import ActionAnswerFromKnowledgeBase, articles_by_topic
 
 
 def tracker_after(intent: str, text: str = "...") -> Tracker:
@@ -47,18 +46,7 @@ async def test_handoff_tells_customer_and_names_reason(intent: str, reason: str)
     assert handoff_of(messages) == {"reason": reason, "intent": intent}
 
 
-async def test_knowledge_answer_quotes_article_and_cites_source() -> None:
-    messages = await run(ActionAnswerFromKnowledgeBase(), "delivery_period")
-    article = articles_by_topic()["delivery_period"]
-    assert messages[0]["text"].startswith(article.summary)
-    assert article.title in messages[0]["text"]
-    assert handoff_of(messages) is None
-
-
-async def test_knowledge_gap_does_not_guess_and_offers_a_person() -> None:
-    messages = await run(ActionAnswerFromKnowledgeBase(), "no_such_topic")
-    assert "don't have an answer" in messages[0]["text"]
-    assert handoff_of(messages) == {"reason": "knowledge_gap", "topic": "no_such_topic"}
+# The knowledge-base actions are tested in tests/knowledge/test_knowledge_actions.py.
 
 
 @pytest.mark.parametrize("name", sorted(FLOW_ACTIONS))
