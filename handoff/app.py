@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 from collections.abc import AsyncIterator
@@ -23,9 +24,10 @@ from handoff.conversations.router import MessageRouter
 from handoff.conversations.service import ConversationService
 from handoff.db import create_engine, session_factory
 from handoff.http import MAX_BODY_BYTES, error_middleware
-from handoff.fanout import Fanout
+from handoff.fanout import QUEUE_TOPIC, Fanout
 from handoff.locks import ConversationLocks
 from handoff.queue import AgentPresence, SupportQueue
+from handoff.webhooks import WebhookSender
 
 logger = logging.getLogger(__name__)
 
@@ -65,8 +67,24 @@ async def _conversations(app: web.Application) -> AsyncIterator[None]:
         app[AGENTS] = AgentService(sessions)
         app[ROUTER] = MessageRouter(service, assistant, ConversationLocks(), queue, fanout,
                                     settings.handoff_policy)
+        tasks = []
+        if settings.webhook_url:
+            sender = WebhookSender(sessions, http, settings.webhook_url, settings.webhook_secret)
+            tasks += [asyncio.create_task(sender.run()),
+                      asyncio.create_task(_wake_on_queue_events(fanout, sender))]
         yield
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
     await engine.dispose()
+
+
+async def _wake_on_queue_events(fanout: Fanout, sender: WebhookSender) -> None:
+    """Every handoff change is announced on the queue topic: deliver it now, not at the poll."""
+    async with fanout.subscribe(QUEUE_TOPIC) as events:
+        while True:
+            await events.get()
+            sender.wake.set()
 
 
 async def _first_admin(app: web.Application) -> None:

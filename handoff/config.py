@@ -34,6 +34,9 @@ class Settings:
     handoff_policy: HandoffPolicy = HandoffPolicy()
     # Origins allowed to open the agent console's WebSocket (besides the service's own).
     console_origins: tuple[str, ...] = ()
+    # Where handoff events are mirrored (the store's helpdesk); empty: not mirrored.
+    webhook_url: str = ""
+    webhook_secret: str = ""
     # The first admin, created when no agent exists yet.
     admin_email: str = "admin@localhost"
     admin_password: str = ""  # empty: generate one and write it to admin_password_file
@@ -66,12 +69,18 @@ class Settings:
                 o.strip().rstrip("/") for o in env.get("SUPPORT_CONSOLE_ORIGINS", "").split(",")
                 if o.strip()
             ),
+            webhook_url=_http_url(env, "SUPPORT_WEBHOOK_URL", "http://unset") if env.get(
+                "SUPPORT_WEBHOOK_URL") else "",
+            webhook_secret=env.get("SUPPORT_WEBHOOK_SECRET", ""),
             admin_email=env.get("SUPPORT_ADMIN_EMAIL", "admin@localhost"),
             admin_password=env.get("SUPPORT_ADMIN_PASSWORD", ""),
             link_secret=env.get("SUPPORT_LINK_SECRET", ""),
         )
         if settings.admin_password and len(settings.admin_password) < 10:
             raise ConfigError("SUPPORT_ADMIN_PASSWORD must be at least 10 characters")
+        if settings.webhook_url and len(settings.webhook_secret) < 16:
+            raise ConfigError("SUPPORT_WEBHOOK_SECRET (16+ characters) is required with "
+                              "SUPPORT_WEBHOOK_URL, so the receiver can verify each event")
         if not settings.rasa_token:
             raise ConfigError(
                 "SUPPORT_RASA_TOKEN is not set: the Rasa server requires an API token "

@@ -11,6 +11,7 @@ from handoff.agents.models import Agent
 from handoff.appkeys import AGENTS, QUEUE, ROUTER, SERVICE, SETTINGS
 from handoff.console.auth import COOKIE, current_admin, current_agent, set_session_cookie
 from handoff.conversations.message_text import clean_message_text
+from handoff.conversations.export import transcript_record, transcript_text
 from handoff.conversations.views import contact_json, conversation_json, message_json
 from handoff.http import BadRequest, read_json_object
 from knowledge.articles import load_articles
@@ -88,6 +89,28 @@ async def conversation(request: web.Request) -> web.Response:
         "events": [{"type": e.type, "data": e.data, "at": e.created_at.isoformat()}
                    for e in events],
     })
+
+
+@routes.get("/console/api/conversations/{conversation_id}/export")
+async def export(request: web.Request) -> web.Response:
+    """The transcript as JSON (?format=json, default) or readable text (?format=text)."""
+    await current_agent(request)
+    fmt = request.query.get("format", "json")
+    if fmt not in ("json", "text"):
+        raise BadRequest("'format' must be json or text")
+    service = request.app[SERVICE]
+    conversation_id = request.match_info["conversation_id"]
+    found = await service.get(conversation_id)
+    record = transcript_record(
+        found, await service.contact(found.contact_id),
+        await service.transcript(conversation_id, include_private=True),
+        await service.events(conversation_id),
+        {a.id: a.name for a in await request.app[AGENTS].list()})
+    disposition = f'attachment; filename="conversation-{conversation_id}.{"txt" if fmt == "text" else "json"}"'
+    if fmt == "text":
+        return web.Response(text=transcript_text(record), content_type="text/plain",
+                            headers={"Content-Disposition": disposition})
+    return web.json_response(record, headers={"Content-Disposition": disposition})
 
 
 async def _agent_and_id(request: web.Request) -> tuple[Agent, str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 
 import handoff.agents.models  # noqa: F401  (registers the agents' tables)
+import handoff.webhooks  # noqa: F401  (registers the webhook cursor table)
 from handoff.conversations.models import Base
 
 connection = context.config.attributes.get("connection")

@@ -294,3 +294,32 @@ async def test_outside_business_hours_the_customer_is_told_and_asked_for_a_messa
     await send(client, cid, auth, text="call me on +49 30 555 1234 about order 1234")
     _, queue = await admin.call("GET", "/console/api/queue")
     assert [row["id"] for row in queue["waiting"]] == [cid]
+
+
+async def test_transcript_export_as_json_and_text(aiohttp_client: Any, app_client: Client) -> None:
+    admin = await log_in(aiohttp_client, app_client, *ADMIN)
+    cid, auth = await escalated(app_client)
+    await admin.call("POST", f"/console/api/conversations/{cid}/claim")
+    await admin.call("POST", f"/console/api/conversations/{cid}/messages", {"text": "Hello!"})
+    await admin.call("POST", f"/console/api/conversations/{cid}/messages",
+                     {"text": "VIP customer", "private": True})
+    await admin.call("POST", f"/console/api/conversations/{cid}/resolve",
+                     {"resolution_code": "answered"})
+    await send(app_client, cid, auth, text="4 quick and kind")
+
+    status, record = await admin.call("GET", f"/console/api/conversations/{cid}/export")
+    assert status == 200
+    assert record["handoffs"][0]["reason"] == "customer_request"
+    assert record["agents"] == [{"id": admin.me["id"], "name": "Admin"}]
+    assert record["survey"] == {"score": 4, "comment": "quick and kind"}
+    assert [m["author"] for m in record["messages"]][:2] == ["customer", "assistant"]
+
+    response = await admin.client.get(f"/console/api/conversations/{cid}/export?format=text")
+    text = await response.text()
+    assert "Handed off at" in text and "customer_request" in text
+    assert "Admin: Hello!" in text and "Admin [internal note]: VIP customer" in text
+    assert "Survey: 4/5" in text and "Customer: human please" in text
+    bad = await admin.client.get(f"/console/api/conversations/{cid}/export?format=pdf")
+    assert bad.status == 400
+    stranger = await aiohttp_client(app_client.server)  # no session cookie
+    assert (await stranger.get(f"/console/api/conversations/{cid}/export")).status == 401
