@@ -65,6 +65,13 @@ class FakeRasa:
         self.intent: Callable[[str], str] = lambda text: "greet"
         self.status = 200
         self.server: TestServer | None = None
+        self.tracker_events: list[tuple[str, Any]] = []
+
+    async def _tracker_events(self, request: web.Request) -> web.Response:
+        if request.query.get("token") != RASA_TOKEN:
+            return web.json_response({"error": "unauthorised"}, status=401)
+        self.tracker_events.append((request.match_info["cid"], await request.json()))
+        return web.json_response({})
 
     async def _webhook(self, request: web.Request) -> web.Response:
         if request.headers.get("Authorization") != f"Bearer {RASA_TOKEN}":
@@ -88,6 +95,7 @@ class FakeRasa:
     async def start(self) -> None:
         app = web.Application()
         app.router.add_post("/webhooks/support/webhook", self._webhook)
+        app.router.add_post("/conversations/{cid}/tracker/events", self._tracker_events)
         self.server = TestServer(app)
         await self.server.start_server()
 

@@ -116,6 +116,8 @@ async def test_escalation_claim_reply_note_close_survey_and_back_to_bot(
     assert status == 200
     survey = closed["messages"][-1]
     assert len(survey["payload"]["buttons"]) == 5
+    # the assistant's side was restarted, so it resumes from a known state
+    assert fake_rasa.tracker_events == [(cid, [{"event": "restart"}])]
 
     answered = await (await send(app_client, cid, auth, text="5 great help")).json()
     assert answered["status"] == "bot" and "Thank you" in answered["replies"][0]["text"]
