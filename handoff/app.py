@@ -27,6 +27,7 @@ from handoff.http import MAX_BODY_BYTES, error_middleware
 from handoff.fanout import QUEUE_TOPIC, Fanout
 from handoff.locks import ConversationLocks
 from handoff.queue import AgentPresence, SupportQueue
+from handoff.team_settings import load_business_hours
 from handoff.webhooks import WebhookSender
 
 logger = logging.getLogger(__name__)
@@ -58,7 +59,8 @@ async def _conversations(app: web.Application) -> AsyncIterator[None]:
         assistant = AssistantClient(
             http, settings.rasa_url, settings.rasa_token, settings.rasa_timeout_seconds
         )
-        queue = SupportQueue(sessions, AgentPresence(), settings.business_hours)
+        hours = await load_business_hours(sessions) or settings.business_hours
+        queue = SupportQueue(sessions, AgentPresence(), hours)
         fanout = Fanout()
         app[ENGINE] = engine
         app[SERVICE] = service

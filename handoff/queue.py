@@ -52,7 +52,11 @@ class SupportQueue:
                  hours: BusinessHours) -> None:
         self._sessions = sessions
         self.presence = presence
-        self.hours = hours
+        self.hours = hours  # replaced when an admin saves new hours
+
+    @property
+    def sessions(self) -> async_sessionmaker[AsyncSession]:
+        return self._sessions
 
     def team_available(self, now: datetime) -> bool:
         return self.hours.is_open(now) and bool(self.presence.online())

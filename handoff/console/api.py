@@ -14,6 +14,9 @@ from handoff.conversations.message_text import clean_message_text
 from handoff.conversations.export import transcript_record, transcript_text
 from handoff.conversations.views import contact_json, conversation_json, message_json
 from handoff.http import BadRequest, read_json_object
+from handoff.business_hours import BusinessHours, BusinessHoursError
+from handoff.conversations.models import utcnow
+from handoff.team_settings import save_business_hours
 from knowledge.articles import load_articles
 
 routes = web.RouteTableDef()
@@ -241,3 +244,27 @@ async def update_agent(request: web.Request) -> web.Response:
         request.match_info["agent_id"], skills=skills, max_chats=body.get("max_chats"),
         active=body.get("active"), role=body.get("role"))
     return web.json_response(agent.public())
+
+
+@routes.get("/console/api/business-hours")
+async def business_hours(request: web.Request) -> web.Response:
+    await current_agent(request)
+    queue = request.app[QUEUE]
+    return web.json_response({"hours": queue.hours.text, "timezone": queue.hours.zone.key,
+                              "open_now": queue.hours.is_open(utcnow())})
+
+
+@routes.put("/console/api/business-hours")
+async def set_business_hours(request: web.Request) -> web.Response:
+    """Admins set the team's hours, e.g. {"hours": "mon-fri 08:00-20:00", "timezone": "Europe/Berlin"}."""
+    await current_admin(request)
+    body = await read_json_object(request)
+    try:
+        hours = BusinessHours.parse(_string(body, "hours", 400), _string(body, "timezone", 64))
+    except BusinessHoursError as exc:
+        raise BadRequest(str(exc)) from None
+    queue = request.app[QUEUE]
+    await save_business_hours(queue.sessions, hours)
+    queue.hours = hours
+    return web.json_response({"hours": hours.text, "timezone": hours.zone.key,
+                              "open_now": hours.is_open(utcnow())})

@@ -325,3 +325,22 @@ async def test_transcript_export_as_json_and_text(aiohttp_client: Any, app_clien
     assert bad.status == 400
     stranger = await aiohttp_client(app_client.server)  # no session cookie
     assert (await stranger.get(f"/console/api/conversations/{cid}/export")).status == 401
+
+
+async def test_admin_sets_business_hours_which_survive_a_restart(
+    aiohttp_client: Any, database_url: str, fake_rasa: FakeRasa, app_client: Client
+) -> None:
+    bea = await second_agent(aiohttp_client, app_client)
+    closed = {"hours": "sun 00:00-00:01", "timezone": "Pacific/Auckland"}
+    assert (await bea.call("PUT", "/console/api/business-hours", closed))[0] == 403
+    admin = await log_in(aiohttp_client, app_client, *ADMIN)
+    status, body = await admin.call("PUT", "/console/api/business-hours",
+                                    {"hours": "mon-fri 25:00-26:00", "timezone": "UTC"})
+    assert status == 400 and "impossible" in body["error"]
+    status, body = await admin.call("PUT", "/console/api/business-hours", closed)
+    assert status == 200 and body["timezone"] == "Pacific/Auckland"
+    await app_client.close()
+    restarted = await aiohttp_client(create_app(settings_for(database_url, fake_rasa.url)))
+    again = await log_in(aiohttp_client, restarted, *ADMIN)
+    status, body = await again.call("GET", "/console/api/business-hours")
+    assert body["hours"] == "sun 00:00-00:01"
