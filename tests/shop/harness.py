@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
+import tempfile
 from collections.abc import AsyncIterator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -30,10 +33,25 @@ async def seeded_backend(database_url: str) -> SqlStoreBackend:
     return backend
 
 
+_seeded: list[Path] = []  # one seeded template per test run; each test gets a copy
+
+
+async def seeded_file() -> Path:
+    """The seeded SQLite template, built on first use (seeding takes seconds)."""
+    if not _seeded:
+        path = Path(tempfile.mkdtemp(prefix="shop-seed-")) / "seeded.db"
+        backend = await seeded_backend(f"sqlite+aiosqlite:///{path}")
+        await backend.close()
+        _seeded.append(path)
+    return _seeded[0]
+
+
 @pytest.fixture
-async def store_backend(tmp_path: Any) -> AsyncIterator[SqlStoreBackend]:
+async def store_backend(tmp_path: Path) -> AsyncIterator[SqlStoreBackend]:
     """A freshly seeded SQLite demo store that the actions use."""
-    backend = await seeded_backend(f"sqlite+aiosqlite:///{tmp_path}/shop.db")
+    with sqlite3.connect(await seeded_file()) as source, sqlite3.connect(tmp_path / "shop.db") as copy:
+        source.backup(copy)  # includes what is still in the WAL
+    backend = SqlStoreBackend.from_url(f"sqlite+aiosqlite:///{tmp_path}/shop.db")
     use_store(backend)
     yield backend
     use_store(None)
