@@ -109,9 +109,16 @@ class StoreFormValidation(FormValidationAction):
             slots = self.once_verified(slots, tracker)
         return slots
 
+    # Slots asked only while the verified order has one of these statuses (None: always).
+    asked_while: frozenset[str] | None = None
+    status_dependent: tuple[str, ...] = ()
+
     def once_verified(self, slots: list[str], tracker: Tracker) -> list[str]:
-        """Hook: drop slots a verified order makes pointless (e.g. it has shipped)."""
-        return slots
+        """Drops the flow's questions when the order's status makes them pointless (shipped)."""
+        status = verified_orders(tracker).get(tracker.get_slot("order_number"))
+        if self.asked_while is None or status in self.asked_while:
+            return slots
+        return [slot for slot in slots if slot not in self.status_dependent]
 
     def fail(self, dispatcher: CollectingDispatcher, tracker: Tracker, slot: str,
              reprompt: str, **also: Any) -> dict[str, Any]:

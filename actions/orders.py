@@ -96,9 +96,7 @@ class ValidateCancelOrderForm(StoreFormValidation):
 
     form = "cancel_order_form"
 
-    def once_verified(self, slots: list[str], tracker: Tracker) -> list[str]:
-        status = verified_orders(tracker).get(tracker.get_slot("order_number"))
-        return slots if status in CHANGEABLE_STATUSES else [s for s in slots if s != "cancel_confirmed"]
+    asked_while, status_dependent = CHANGEABLE_STATUSES, ("cancel_confirmed",)
 
     async def extract_cancel_confirmed(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
@@ -172,9 +170,7 @@ class ValidateChangeAddressForm(StoreFormValidation):
 
     form = "change_address_form"
 
-    def once_verified(self, slots: list[str], tracker: Tracker) -> list[str]:
-        status = verified_orders(tracker).get(tracker.get_slot("order_number"))
-        return slots if status in CHANGEABLE_STATUSES else [s for s in slots if s != "new_address"]
+    asked_while, status_dependent = CHANGEABLE_STATUSES, ("new_address",)
 
     async def extract_new_address(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]

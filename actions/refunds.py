@@ -10,7 +10,7 @@ from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import parsing
-from actions.forms import STOP_INTENTS, StoreFlowAction, StoreFormValidation, verified_orders
+from actions.forms import STOP_INTENTS, StoreFlowAction, StoreFormValidation
 from actions.store import store
 from actions.wording import day, items, money
 from shop.errors import RefundNotAllowed
@@ -62,11 +62,8 @@ class ValidateRefundForm(StoreFormValidation):
 
     form = "refund_form"
 
-    def once_verified(self, slots: list[str], tracker: Tracker) -> list[str]:
-        status = verified_orders(tracker).get(tracker.get_slot("order_number"))
-        if status == OrderStatus.DELIVERED.value:
-            return slots
-        return [s for s in slots if s not in ("refund_items", "refund_reason")]
+    asked_while = frozenset({OrderStatus.DELIVERED.value})
+    status_dependent = ("refund_items", "refund_reason")
 
     async def extract_refund_items(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                                    domain: dict[str, Any]) -> dict[str, Any]:

@@ -22,7 +22,6 @@ from shop.errors import (
 from shop.models import (
     CHANGEABLE,
     BillingCase,
-    Invoice,
     Order,
     OrderStatus,
     Refund,

@@ -15,7 +15,7 @@ from actions.orders import (
     ValidateOrderStatusForm,
 )
 from shop.sql import SqlStoreBackend
-from tests.shop.harness import ANNA, NOA, handoff_of, run, store_backend, texts, tracker
+from tests.shop.harness import ANNA, handoff_of, run, store_backend, texts, tracker
 
 __all__ = ["store_backend"]
 FORM = "order_status_form"

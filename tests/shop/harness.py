@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 import tempfile
 from collections.abc import AsyncIterator
+from contextlib import closing
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -49,7 +49,8 @@ async def seeded_file() -> Path:
 @pytest.fixture
 async def store_backend(tmp_path: Path) -> AsyncIterator[SqlStoreBackend]:
     """A freshly seeded SQLite demo store that the actions use."""
-    with sqlite3.connect(await seeded_file()) as source, sqlite3.connect(tmp_path / "shop.db") as copy:
+    template = await seeded_file()
+    with closing(sqlite3.connect(template)) as source, closing(sqlite3.connect(tmp_path / "shop.db")) as copy:
         source.backup(copy)  # includes what is still in the WAL
     backend = SqlStoreBackend.from_url(f"sqlite+aiosqlite:///{tmp_path}/shop.db")
     use_store(backend)
