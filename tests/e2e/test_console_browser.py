@@ -87,3 +87,37 @@ def test_agent_takes_over_and_gives_back(system: RunningSystem, page: Page) -> N
     after = customer.say("hello again")
     assert after["status"] == "bot"
     assert [r["author"] for r in after["replies"]] == ["assistant"]
+
+
+def test_admin_adds_an_agent_and_sets_hours_who_can_then_log_in(
+    system: RunningSystem, browser: Browser, page: Page
+) -> None:
+    log_in(page, system)
+    page.click("#open-admin")
+    expect(page.locator("#agents")).to_contain_text("admin@localhost")
+    page.fill("#agent-name", "Noa Levi")
+    page.fill("#agent-email", "noa@shop.example")
+    page.fill("#agent-password", "short")
+    page.click("#agent-form button[type=submit]")  # the browser refuses: minlength
+    assert "noa@shop.example" not in page.locator("#agents").inner_text()
+    page.fill("#agent-password", "noa-long-password")
+    page.fill("#agent-skills", "language:he, topic:billing")
+    page.click("#agent-form button[type=submit]")
+    expect(page.locator("#agents")).to_contain_text("language:he, topic:billing")
+
+    page.fill("#hours", "mon-fri 25:00-26:00")
+    page.click("#hours-form button[type=submit]")
+    expect(page.locator("#admin-error")).to_contain_text("impossible time")
+    page.fill("#hours", "mon-sun 00:00-24:00")
+    page.fill("#timezone", "Asia/Jerusalem")
+    page.click("#hours-form button[type=submit]")
+    expect(page.locator("#hours-state")).to_have_text("open now")
+
+    other = browser.new_context().new_page()
+    other.goto(f"{system.web_url}/console")
+    other.fill("#login-email", "noa@shop.example")
+    other.fill("#login-password", "noa-long-password")
+    other.click("#login-form button[type=submit]")
+    expect(other.locator("#me")).to_contain_text("Noa Levi (agent)")
+    assert other.locator("#open-admin").is_hidden()  # agents do not manage the team
+    other.context.close()

@@ -48,8 +48,30 @@ function loggedIn(me) {
   $("login").hidden = true;
   $("app").hidden = false;
   $("me").textContent = `${me.agent.name} (${me.agent.role})`;
+  $("open-admin").hidden = me.agent.role !== "admin";
   connect();
   refreshQueue();
+}
+
+async function openAdmin() {
+  $("conversation").hidden = true;
+  $("admin").hidden = false;
+  try {
+    const [team, hours] = await Promise.all([api("GET", "/console/api/agents"), api("GET", "/console/api/business-hours")]);
+    $("agents").tBodies[0].replaceChildren(...team.agents.map((a) => {
+      const row = el("tr");
+      for (const value of [a.name, a.email, a.role, a.skills.join(", "), a.max_chats, a.online ? "yes" : "no"]) row.append(el("td", value));
+      return row;
+    }));
+    $("hours").value = hours.hours;
+    $("timezone").value = hours.timezone;
+    $("hours-state").textContent = hours.open_now ? "open now" : "closed now";
+  } catch (error) { showError("admin-error", error); }
+}
+
+async function adminAct(promise) {
+  try { showError("admin-error", null); await promise; await openAdmin(); }
+  catch (error) { showError("admin-error", error); }
 }
 
 function connect() {
@@ -105,6 +127,7 @@ async function openConversation(id, watch) {
   state.current = id;
   const data = await api("GET", `/console/api/conversations/${encodeURIComponent(id)}`);
   $("conversation").hidden = false;
+  $("admin").hidden = true;
   $("conv-title").textContent = data.contact.name || data.contact.email || `Conversation ${id.slice(0, 8)}`;
   const details = [["Status", data.status], ["Reason", data.handoff_reason], ["Channel", data.channel],
     ["Language", data.language], ["Waiting since", data.waiting_since]];
@@ -164,6 +187,20 @@ document.addEventListener("DOMContentLoaded", () => {
       item.onclick = () => { $("reply").value = reply.text; $("reply").focus(); };
       return item;
     }));
+  });
+  $("open-admin").onclick = openAdmin;
+  $("close-admin").onclick = () => { $("admin").hidden = true; };
+  $("agent-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const skills = $("agent-skills").value.split(",").map((s) => s.trim()).filter(Boolean);
+    adminAct(api("POST", "/console/api/agents", {
+      name: $("agent-name").value, email: $("agent-email").value, password: $("agent-password").value,
+      role: $("agent-role").value, skills, max_chats: Number($("agent-max").value),
+    }).then(() => { $("agent-form").reset(); }));
+  });
+  $("hours-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    adminAct(api("PUT", "/console/api/business-hours", { hours: $("hours").value, timezone: $("timezone").value }));
   });
   start();
 });
