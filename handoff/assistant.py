@@ -58,8 +58,10 @@ class AssistantClient:
             raise AssistantUnavailable(f"Rasa did not answer: {exc!r}") from exc
         if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
             raise AssistantUnavailable("Rasa answered something other than the channel's reply")
-        intent = body.get("intent") if isinstance(body.get("intent"), dict) else {}
-        top = intent.get("top") if isinstance(intent.get("top"), dict) else {}
+        raw_intent = body.get("intent")
+        intent: dict[str, Any] = raw_intent if isinstance(raw_intent, dict) else {}
+        raw_top = intent.get("top")
+        top: dict[str, Any] = raw_top if isinstance(raw_top, dict) else {}
         confidence = intent.get("confidence")
         return AssistantTurn(
             replies=[reply for reply in body["messages"] if isinstance(reply, dict)],

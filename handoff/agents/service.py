@@ -80,7 +80,7 @@ class AgentService:
         async with self._sessions() as session:
             return int(await session.scalar(select(func.count()).select_from(Agent)) or 0)
 
-    async def list(self) -> list[Agent]:
+    async def all(self) -> list[Agent]:
         async with self._sessions() as session:
             return list(await session.scalars(select(Agent).order_by(Agent.name)))
 

@@ -108,7 +108,7 @@ async def export(request: web.Request) -> web.Response:
         found, await service.contact(found.contact_id),
         await service.transcript(conversation_id, include_private=True),
         await service.events(conversation_id),
-        {a.id: a.name for a in await request.app[AGENTS].list()})
+        {a.id: a.name for a in await request.app[AGENTS].all()})
     disposition = f'attachment; filename="conversation-{conversation_id}.{"txt" if fmt == "text" else "json"}"'
     if fmt == "text":
         return web.Response(text=transcript_text(record), content_type="text/plain",
@@ -208,7 +208,7 @@ async def canned(request: web.Request) -> web.Response:
 @routes.get("/console/api/agents")
 async def list_agents(request: web.Request) -> web.Response:
     await current_agent(request)
-    agents = await request.app[AGENTS].list()
+    agents = await request.app[AGENTS].all()
     online = request.app[QUEUE].presence.online()
     return web.json_response({"agents": [{**a.public(), "online": a.id in online} for a in agents]})
 

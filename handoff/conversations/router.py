@@ -158,6 +158,7 @@ class MessageRouter:
         recent = await self._service.recent_customer_texts(conversation.id, 3)
         escalation = self._policy.before_assistant(recent)
         turn: AssistantTurn | None = None
+        handoff: HandoffRequest | None
         if escalation is not None:
             replies, handoff = [escalation[0]], escalation[1]
         else:

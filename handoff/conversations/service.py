@@ -302,7 +302,7 @@ class ConversationService:
                         updated_at=now)
                 .execution_options(synchronize_session=False)
             )
-            if result.rowcount != 1:
+            if getattr(result, "rowcount", 0) != 1:
                 conversation = await session.get(Conversation, conversation_id)
                 if conversation is None:
                     raise ConversationNotFound("conversation not found")
@@ -404,13 +404,15 @@ class ConversationService:
                 session.add(Participant(conversation_id=conversation_id,
                                         role=AuthorType.AGENT.value,
                                         participant_ref=to_agent_id, joined_at=now))
-                text, data = "Conversation was transferred to another agent", {"to_agent": to_agent_id}
+                text = "Conversation was transferred to another agent"
+                data: dict[str, str | None] = {"to_agent": to_agent_id}
             else:
                 conversation.status = ConversationStatus.WAITING.value
                 conversation.assignee_id = None
                 conversation.waiting_since = now
                 conversation.required_skills = [skill] if skill else []
-                text, data = f"Conversation was transferred to the {skill or 'general'} queue", {"to_skill": skill}
+                text = f"Conversation was transferred to the {skill or 'general'} queue"
+                data = {"to_skill": skill}
             activity = self._activity(conversation, text, now, {"transfer": data})
             session.add(activity)
             session.add(ConversationEvent(conversation_id=conversation_id, type="transferred",
