@@ -15,8 +15,9 @@ from handoff import invoices, migrate
 from handoff.agents.service import AgentService
 from handoff.appkeys import AGENTS, ENGINE, FANOUT, QUEUE, ROUTER, SERVICE, SETTINGS
 from handoff.assistant import AssistantClient
-from handoff.channels import http_api
+from handoff.channels import http_api, widget
 from handoff.console import api as console_api
+from handoff.channels import widget_assets
 from handoff.console import pages as console_pages
 from handoff.console import live as console_live
 from handoff.config import Settings
@@ -42,6 +43,8 @@ def create_app(settings: Settings) -> web.Application:
     app.on_startup.append(_reroute_unrouted)
     app.router.add_get("/health", health)
     app.add_routes(http_api.routes)
+    app.add_routes(widget.routes)
+    app.add_routes(widget_assets.routes)
     app.add_routes(console_api.routes)
     app.add_routes(console_live.routes)
     app.add_routes(console_pages.routes)

@@ -34,6 +34,8 @@ class Settings:
     handoff_policy: HandoffPolicy = HandoffPolicy()
     # Origins allowed to open the agent console's WebSocket (besides the service's own).
     console_origins: tuple[str, ...] = ()
+    # Websites allowed to open the chat widget's socket (empty: any; the token guards chats).
+    widget_origins: tuple[str, ...] = ()
     # Where handoff events are mirrored (the store's helpdesk); empty: not mirrored.
     webhook_url: str = ""
     webhook_secret: str = ""
@@ -67,6 +69,10 @@ class Settings:
             ),
             console_origins=tuple(
                 o.strip().rstrip("/") for o in env.get("SUPPORT_CONSOLE_ORIGINS", "").split(",")
+                if o.strip()
+            ),
+            widget_origins=tuple(
+                o.strip().rstrip("/") for o in env.get("SUPPORT_WIDGET_ORIGINS", "").split(",")
                 if o.strip()
             ),
             webhook_url=_http_url(env, "SUPPORT_WEBHOOK_URL", "http://unset") if env.get(

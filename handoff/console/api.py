@@ -124,7 +124,8 @@ async def _agent_and_id(request: web.Request) -> tuple[Agent, str]:
 @routes.post("/console/api/conversations/{conversation_id}/claim")
 async def claim(request: web.Request) -> web.Response:
     agent, conversation_id = await _agent_and_id(request)
-    claimed = await request.app[SERVICE].claim(conversation_id, agent.id, agent.max_chats)
+    claimed = await request.app[SERVICE].claim(conversation_id, agent.id, agent.max_chats,
+                                               agent.name)
     router = request.app[ROUTER]
     router.publish_queue_changed(conversation_id)
     router.publish_messages(conversation_id,

@@ -278,7 +278,8 @@ class ConversationService:
             )
             return list(result)
 
-    async def claim(self, conversation_id: str, agent_id: str, max_chats: int) -> Conversation:
+    async def claim(self, conversation_id: str, agent_id: str, max_chats: int,
+                    agent_name: str = "An agent") -> Conversation:
         """Gives a waiting conversation to one agent; of two agents clicking at once, one wins.
 
         A single conditional UPDATE decides: it matches only while the conversation is still
@@ -314,8 +315,8 @@ class ConversationService:
             session.add_all([
                 Participant(conversation_id=conversation_id, role=AuthorType.AGENT.value,
                             participant_ref=agent_id, joined_at=now),
-                self._activity(conversation, "An agent joined the conversation", now,
-                               {"agent_joined": agent_id}),
+                self._activity(conversation, f"{agent_name} joined the conversation", now,
+                               {"agent_joined": agent_id, "agent_name": agent_name}),
                 ConversationEvent(conversation_id=conversation_id, type="claimed",
                                   data={"agent_id": agent_id}, created_at=now),
             ])

@@ -74,6 +74,9 @@ def start_system(tmp: Path) -> RunningSystem:
         "SUPPORT_RUN_DIR": str(run_dir),
         "SUPPORT_LOG_DIR": str(log_dir),
         "DATABASE_URL": f"sqlite:///{tmp}/support.db",
+        # the demo store, seeded by the action server on first use
+        "SUPPORT_SHOP_DATABASE_URL": f"sqlite:///{tmp}/shop.db",
+        "SUPPORT_LINK_SECRET": "e2e-link-secret-0123456789",
     }
     process = subprocess.Popen(
         [str(ROOT / "assistant"), "up"], cwd=ROOT, env=env, text=True,

@@ -1,0 +1,168 @@
+"""The website widget's channel: one WebSocket per open chat window.
+
+Protocol (JSON frames; documented for widget authors in web/widget/PROTOCOL.md):
+client -> server
+  {"type": "hello", "conversation_id"?, "token"?, "language"?, "after"?: last message id}
+  {"type": "message", "text": "...", "client_message_id": "..."}
+server -> client
+  {"type": "welcome", "conversation_id", "token"?, "status"}   token only for a new chat
+  {"type": "message", "message": {...}}     every customer-visible message, in stored order
+  {"type": "ack", "client_message_id", "message_id", "duplicate"}
+  {"type": "typing", "on": true|false}      while the assistant is working on an answer
+  {"type": "queue", "position", "eta_minutes"} | {"type": "queue", "offline": true}
+  {"type": "error", "error": "..."}         a mistake the customer's client made
+The socket carries no state of its own: history comes from the database (`after`), and a
+resent `client_message_id` is stored and answered once, so reconnects lose and repeat nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from handoff.appkeys import FANOUT, QUEUE, ROUTER, SERVICE, SETTINGS
+from handoff.conversations.errors import ConversationError
+from handoff.conversations.message_text import clean_message_text
+from handoff.conversations.models import Conversation, ConversationStatus
+from handoff.conversations.views import message_json
+from handoff.fanout import QUEUE_TOPIC, conversation_topic
+
+CHANNEL = "widget"
+routes = web.RouteTableDef()
+
+
+class WidgetError(ConversationError):
+    status = 400
+
+
+async def _hello(request: web.Request, frame: dict[str, Any]) -> tuple[Conversation, str | None]:
+    """Resumes the chat the token opens, or starts a new one (returning its token)."""
+    service = request.app[SERVICE]
+    cid, token = frame.get("conversation_id"), frame.get("token")
+    if isinstance(cid, str) and isinstance(token, str):
+        return await service.authenticate(cid, token), None
+    language = frame.get("language")
+    if language is not None and (not isinstance(language, str) or len(language) > 16):
+        raise WidgetError("'language' must be a short language code")
+    conversation, new_token = await service.start(channel=CHANNEL, language=language)
+    return conversation, new_token
+
+
+@routes.get("/widget/ws")
+async def widget_socket(request: web.Request) -> web.StreamResponse:
+    origins = request.app[SETTINGS].widget_origins
+    if origins and request.headers.get("Origin") not in origins:
+        raise WidgetError("this website may not open the chat")
+    socket = web.WebSocketResponse(heartbeat=25, max_msg_size=64 * 1024)
+    await socket.prepare(request)
+    try:
+        first = await socket.receive_json(timeout=30)
+        if not isinstance(first, dict) or first.get("type") != "hello":
+            raise WidgetError("say hello first")
+        conversation, token = await _hello(request, first)
+    except (ConversationError, ValueError, TypeError, asyncio.TimeoutError) as exc:
+        await socket.send_json({"type": "error", "error": str(exc) or "say hello first"})
+        await socket.close()
+        return socket
+    await _serve(request, socket, conversation, token, first.get("after"))
+    return socket
+
+
+async def _serve(request: web.Request, socket: web.WebSocketResponse, conversation: Conversation,
+                 token: str | None, after: Any) -> None:
+    app = request.app
+    fanout = app[FANOUT]
+    async with fanout.subscribe(conversation_topic(conversation.id), QUEUE_TOPIC) as events:
+        welcome: dict[str, Any] = {"type": "welcome", "conversation_id": conversation.id,
+                                   "status": conversation.status}
+        if token:
+            welcome["token"] = token
+        await socket.send_json(welcome)
+        last_sent = await _send_history(request, socket, conversation.id,
+                                        after if isinstance(after, int) else 0)
+        await _send_queue(request, socket, conversation.id)
+        pusher = asyncio.create_task(_push(request, socket, conversation.id, events, last_sent))
+        try:
+            async for frame in socket:
+                if frame.type != WSMsgType.TEXT:
+                    continue
+                await _handle(request, socket, conversation.id, frame.data)
+        finally:
+            pusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pusher
+
+
+async def _send_history(request: web.Request, socket: web.WebSocketResponse,
+                        conversation_id: str, after: int) -> int:
+    last = after
+    for message in await request.app[SERVICE].transcript(conversation_id, after_id=after):
+        await socket.send_json({"type": "message", "message": message_json(message)})
+        last = message.id
+    return last
+
+
+async def _send_queue(request: web.Request, socket: web.WebSocketResponse,
+                      conversation_id: str) -> None:
+    spot = await request.app[QUEUE].spot(conversation_id)
+    if spot is not None:
+        await socket.send_json({"type": "queue", "position": spot.position,
+                                "eta_minutes": spot.eta_minutes})
+
+
+async def _push(request: web.Request, socket: web.WebSocketResponse, conversation_id: str,
+                events: asyncio.Queue[dict[str, Any]], last_sent: int) -> None:
+    """Forwards new customer-visible messages (never private notes) and queue moves."""
+    last_spot = None
+    while not socket.closed:
+        event = await events.get()
+        if event["topic"] == QUEUE_TOPIC:
+            spot = await request.app[QUEUE].spot(conversation_id)
+            current = (spot.position, spot.eta_minutes) if spot else None
+            if spot is not None and current != last_spot:
+                await socket.send_json({"type": "queue", "position": spot.position,
+                                        "eta_minutes": spot.eta_minutes})
+            last_spot = current
+            continue
+        message = event.get("message") or {}
+        if event.get("type") != "message" or message.get("private") or message["id"] <= last_sent:
+            continue
+        last_sent = message["id"]
+        await socket.send_json({"type": "message", "message": message})
+
+
+async def _handle(request: web.Request, socket: web.WebSocketResponse, conversation_id: str,
+                  data: str) -> None:
+    try:
+        frame = json.loads(data)
+    except ValueError:
+        await socket.send_json({"type": "error", "error": "frames must be JSON"})
+        return
+    if not isinstance(frame, dict) or frame.get("type") != "message":
+        await socket.send_json({"type": "error", "error": "unknown frame type"})
+        return
+    client_id = frame.get("client_message_id")
+    if client_id is not None and (not isinstance(client_id, str) or len(client_id) > 128):
+        await socket.send_json({"type": "error", "error": "'client_message_id' must be a short string"})
+        return
+    try:
+        text = clean_message_text(frame.get("text"), request.app[SETTINGS].max_message_chars)
+    except ConversationError as exc:
+        await socket.send_json({"type": "error", "error": str(exc),
+                                "client_message_id": client_id})
+        return
+    conversation = await request.app[SERVICE].get(conversation_id)
+    typing = conversation.status == ConversationStatus.BOT.value
+    if typing:
+        await socket.send_json({"type": "typing", "on": True})
+    try:
+        result = await request.app[ROUTER].handle_incoming(conversation_id, text, client_id, CHANNEL)
+    finally:
+        if typing and not socket.closed:
+            await socket.send_json({"type": "typing", "on": False})
+    await socket.send_json({"type": "ack", "client_message_id": client_id,
+                            "message_id": result.message.id, "duplicate": result.duplicate})

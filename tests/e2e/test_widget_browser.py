@@ -1,0 +1,62 @@
+"""The website widget in a real browser, on the demo store page, against the whole system."""
+
+from __future__ import annotations
+
+from playwright.sync_api import Browser, Page, expect
+
+from tests.e2e.conftest import RunningSystem
+from tests.e2e.test_console_browser import browser, log_in, page  # noqa: F401  (fixtures)
+
+
+def open_chat(page: Page, system: RunningSystem) -> None:
+    page.goto(f"{system.web_url}/demo")
+    page.click(".sw-launcher")
+    expect(page.locator(".sw-panel")).to_be_visible()
+
+
+def say(page: Page, text: str) -> None:
+    page.fill(".sw-form textarea", text)
+    page.keyboard.press("Enter")
+
+
+def test_customer_chats_reloads_and_keeps_the_conversation(
+    system: RunningSystem, page: Page  # noqa: F811
+) -> None:
+    open_chat(page, system)
+    say(page, "hello")
+    expect(page.locator(".sw-assistant").first).to_contain_text("virtual assistant")
+    say(page, "שלום, איפה ההזמנה שלי?")
+    hebrew = page.locator(".sw-customer", has_text="שלום")
+    expect(hebrew).to_have_attribute("dir", "auto")
+    expect(page.locator(".sw-assistant")).to_have_count(2)
+
+    page.reload()
+    page.click(".sw-launcher")
+    expect(page.locator(".sw-customer")).to_have_count(2)  # history restored, no duplicates
+    expect(page.locator(".sw-assistant")).to_have_count(2)
+    assert page.locator(".sw-pending").count() == 0
+
+
+def test_person_joins_replies_and_leaves_with_a_survey(
+    system: RunningSystem, browser: Browser, page: Page  # noqa: F811
+) -> None:
+    open_chat(page, system)
+    say(page, "I want to talk to a real person")
+    expect(page.locator(".sw-status")).not_to_be_empty()  # queue place or "team is away"
+
+    console = browser.new_context().new_page()
+    log_in(console, system)
+    cid = page.evaluate("JSON.parse(localStorage.getItem('support-widget:' + location.origin)).conversation_id")
+    console.locator(f'#queue li[data-conversation-id="{cid}"]').click()
+    console.click("#claim")
+    expect(page.locator(".sw-status")).to_contain_text("Admin joined the conversation")
+    console.fill("#reply", "Hi, Admin here <b>not bold</b>")
+    console.click("#send")
+    expect(page.locator(".sw-agent")).to_contain_text("<b>not bold</b>")  # text, not HTML
+
+    console.click("#resolve")
+    expect(page.locator(".sw-replies button")).to_have_count(5)
+    page.locator(".sw-replies button", has_text="5").click()
+    expect(page.locator(".sw-system").last).to_contain_text("Thank you for your feedback")
+    expect(page.locator(".sw-customer").last).to_have_text("5")
+    console.context.close()

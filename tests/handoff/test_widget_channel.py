@@ -1,0 +1,161 @@
+"""The widget's WebSocket protocol against the real app and database."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestClient
+
+from tests.conftest import FakeRasa
+from tests.handoff.test_console import ADMIN, app_client, log_in  # noqa: F401  (fixture)
+
+Client = TestClient  # type: ignore[type-arg]
+WS = aiohttp.ClientWebSocketResponse
+
+
+async def until(socket: WS, kind: str, **match: Any) -> dict[str, Any]:
+    """The next frame of `kind` (whose fields match), skipping others; bounded by timeouts."""
+    while True:
+        frame = await socket.receive_json(timeout=10)
+        if frame["type"] == kind and all(
+            frame.get(k) == v or (frame.get("message") or {}).get(k) == v for k, v in match.items()
+        ):
+            return frame
+
+
+async def frames_until(socket: WS, *kinds: str) -> list[dict[str, Any]]:
+    """Frames in arrival order until one of each kind has come (acks and pushes interleave)."""
+    frames: list[dict[str, Any]] = []
+    while not all(any(f["type"] == kind for f in frames) for kind in kinds):
+        frames.append(await socket.receive_json(timeout=10))
+    return frames
+
+
+async def hello(client: Client, **fields: Any) -> tuple[WS, dict[str, Any]]:
+    socket = await client.ws_connect("/widget/ws")
+    await socket.send_json({"type": "hello", **fields})
+    return socket, await until(socket, "welcome")
+
+
+async def test_new_chat_gets_a_token_and_answers(app_client: Client) -> None:  # noqa: F811
+    socket, welcome = await hello(app_client, language="he")
+    assert welcome["status"] == "bot" and welcome["token"]
+    await socket.send_json({"type": "message", "text": "שלום", "client_message_id": "c1"})
+    frames = await frames_until(socket, "ack")
+    assert frames[0] == {"type": "typing", "on": True}
+    assert {"type": "typing", "on": False} in frames
+    ack = next(f for f in frames if f["type"] == "ack")
+    assert ack["client_message_id"] == "c1" and ack["duplicate"] is False
+    reply = await until(socket, "message", author="assistant")
+    assert reply["message"]["text"] == "echo: שלום"
+    await socket.close()
+
+
+async def test_resume_replays_history_and_a_resent_message_is_answered_once(
+    app_client: Client, fake_rasa: FakeRasa  # noqa: F811
+) -> None:
+    socket, welcome = await hello(app_client)
+    cid, token = welcome["conversation_id"], welcome["token"]
+    await socket.send_json({"type": "message", "text": "hi", "client_message_id": "c1"})
+    await until(socket, "ack")
+    await socket.close()  # network drop
+
+    again, resumed = await hello(app_client, conversation_id=cid, token=token, after=0)
+    assert "token" not in resumed
+    history = [(await until(again, "message"))["message"] for _ in range(2)]
+    assert [m["text"] for m in history] == ["hi", "echo: hi"]
+    await again.send_json({"type": "message", "text": "hi", "client_message_id": "c1"})
+    ack = await until(again, "ack")
+    assert ack["duplicate"] is True
+    assert len(fake_rasa.received) == 1
+    await again.close()
+
+    later, _ = await hello(app_client, conversation_id=cid, token=token, after=history[-1]["id"])
+    await later.send_json({"type": "message", "text": "more", "client_message_id": "c2"})
+    first = await until(later, "message")
+    assert first["message"]["text"] == "more"  # nothing before `after` is sent again
+    await later.close()
+
+
+async def test_agent_messages_arrive_but_private_notes_never_do(
+    aiohttp_client: Any, app_client: Client, fake_rasa: FakeRasa  # noqa: F811
+) -> None:
+    fake_rasa.reply = lambda text: [{"custom": {"handoff": {"reason": "customer_request"}}}]
+    admin = await log_in(aiohttp_client, app_client, *ADMIN)
+    socket, welcome = await hello(app_client)
+    cid = welcome["conversation_id"]
+    await socket.send_json({"type": "message", "text": "a person please", "client_message_id": "c1"})
+    await until(socket, "ack")
+    await admin.call("POST", f"/console/api/conversations/{cid}/claim")
+    joined = await until(socket, "message", type="activity")
+    while "agent_joined" not in joined["message"]["payload"]:  # after the handoff's own
+        joined = await until(socket, "message", type="activity")
+    assert joined["message"]["payload"]["agent_name"] == "Admin"
+    await admin.call("POST", f"/console/api/conversations/{cid}/messages",
+                     {"text": "secret note", "private": True})
+    await admin.call("POST", f"/console/api/conversations/{cid}/messages", {"text": "Hello!"})
+    frame = await until(socket, "message", author="agent")
+    assert frame["message"]["text"] == "Hello!"  # the note before it was not sent
+    await socket.close()
+
+
+async def test_queue_position_updates_while_waiting(
+    aiohttp_client: Any, app_client: Client, fake_rasa: FakeRasa  # noqa: F811
+) -> None:
+    fake_rasa.reply = lambda text: [{"custom": {"handoff": {"reason": "customer_request"}}}]
+    admin = await log_in(aiohttp_client, app_client, *ADMIN)
+    async with admin.client.ws_connect("/console/ws"):
+        first, w1 = await hello(app_client)
+        await first.send_json({"type": "message", "text": "human", "client_message_id": "a"})
+        await until(first, "ack")
+        second, w2 = await hello(app_client)
+        await second.send_json({"type": "message", "text": "human", "client_message_id": "b"})
+        assert (await until(second, "queue"))["position"] == 2
+        await admin.call("POST", f"/console/api/conversations/{w1['conversation_id']}/claim")
+        assert (await until(second, "queue"))["position"] == 1
+        await first.close()
+        await second.close()
+
+
+@pytest.mark.parametrize(
+    ("frames", "words"),
+    [
+        ([{"type": "message", "text": "hi"}], "say hello first"),
+        ([{"type": "hello", "conversation_id": "x", "token": "y"}], "not found"),
+        ([{"type": "hello", "language": 5}], "language"),
+    ],
+)
+async def test_bad_hello_is_refused_clearly(app_client: Client, frames: list[Any],  # noqa: F811
+                                            words: str) -> None:
+    socket = await app_client.ws_connect("/widget/ws")
+    for frame in frames:
+        await socket.send_json(frame)
+    error = await until(socket, "error")
+    assert words in error["error"]
+    await socket.close()
+
+
+async def test_bad_frames_get_errors_and_nothing_is_stored(
+    app_client: Client, fake_rasa: FakeRasa  # noqa: F811
+) -> None:
+    socket, _ = await hello(app_client)
+    await socket.send_str("{not json")
+    assert "JSON" in (await until(socket, "error"))["error"]
+    await socket.send_json({"type": "dance"})
+    assert "unknown" in (await until(socket, "error"))["error"]
+    await socket.send_json({"type": "message", "text": "   ", "client_message_id": "c9"})
+    error = await until(socket, "error")
+    assert error["client_message_id"] == "c9" and "empty" in error["error"]
+    await socket.send_json({"type": "message", "text": "x" * 5000})
+    assert "limit" in (await until(socket, "error"))["error"]
+    assert fake_rasa.received == []
+    await socket.close()
+
+
+async def test_widget_script_and_demo_page_are_served(app_client: Client) -> None:  # noqa: F811
+    script = await app_client.get("/widget.js")
+    assert script.status == 200 and "SupportWidget" in await script.text()
+    page = await app_client.get("/demo")
+    assert page.status == 200 and 'src="/widget.js"' in await page.text()
