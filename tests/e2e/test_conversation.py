@@ -107,7 +107,7 @@ def test_routing_evaluator_uses_the_running_assistant(
     lines = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     results, summary = lines[:-1], lines[-1]["summary"]
     assert [r["handler"] for r in results] == [
-        "response:utter_greet", "flow:track_order", "knowledge:payment_methods",
+        "response:utter_greet", "flow:order_status", "knowledge:payment_methods",
         "handoff", "out_of_scope",
     ]
     assert all(0 < r["confidence"] <= 1 for r in results)
