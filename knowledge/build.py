@@ -76,11 +76,12 @@ def build_index(
     articles_dir: Path,
     index_dir: Path,
     embedder: Embedder,
-    settings: ChunkSettings = ChunkSettings(),
+    settings: ChunkSettings | None = None,
     force: bool = False,
 ) -> BuildReport:
     """Loads, chunks, embeds what changed and writes a new generation; no-op when unchanged."""
     started = time.perf_counter()
+    settings = settings or ChunkSettings()
     articles = load_articles(articles_dir)  # raises before anything on disk changes
     if not articles:
         raise IndexCorrupt(f"{articles_dir}: no articles (*.md) to index")
@@ -100,7 +101,7 @@ def build_index(
     known = _reusable(index_dir, embedder.name, embedder.dim, settings)
     missing = [c for c in chunks if c.key not in known]
     fresh = dict(zip([c.key for c in missing], _embed(embedder, missing), strict=True))
-    vectors = np.stack([known.get(c.key, fresh.get(c.key)) for c in chunks]).astype(np.float32)
+    vectors = np.stack([known[c.key] if c.key in known else fresh[c.key] for c in chunks]).astype(np.float32)
     manifest = {
         "format": FORMAT_VERSION,
         "fingerprint": fp,

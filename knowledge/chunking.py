@@ -102,7 +102,10 @@ def _pack(blocks: list[str], settings: ChunkSettings) -> list[str]:
     return passages
 
 
-def chunk_article(article: Article, settings: ChunkSettings = ChunkSettings()) -> list[Chunk]:
+_DEFAULT = ChunkSettings()
+
+
+def chunk_article(article: Article, settings: ChunkSettings = _DEFAULT) -> list[Chunk]:
     """The article's title and sample questions, then its passages section by section."""
     chunks: list[Chunk] = []
     for question in (article.title, *article.questions):

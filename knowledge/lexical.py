@@ -10,8 +10,7 @@ import numpy as np
 _WORD = re.compile(r"\w+", re.UNICODE)
 # Only the most frequent function words: BM25's IDF handles the rest.
 _STOPWORDS = frozenset(
-    "a an the and or of to in on for is are do does did i my me you your it can how what when "
-    "where which with be at by from this that".split()
+    ["a", "an", "the", "and", "or", "of", "to", "in", "on", "for", "is", "are", "do", "does", "did", "i", "my", "me", "you", "your", "it", "can", "how", "what", "when", "where", "which", "with", "be", "at", "by", "from", "this", "that"]
 )
 
 

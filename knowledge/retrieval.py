@@ -52,9 +52,9 @@ class Retriever:
         """The k best articles for `query`, fused score first."""
         vector = self.embed(query) if vector is None else vector
         chunks = self.generation.chunks
-        dense_scores, dense_ids = self.generation.index.search(vector, CANDIDATES)
+        _, dense_ids = self.generation.index.search(vector, CANDIDATES)
         lexical = self.lexical.scores(query)
-        ids = set(int(i) for i in dense_ids)
+        ids = {int(i) for i in dense_ids}
         if self.fusion.lexical_weight and lexical.any():
             top = np.argpartition(-lexical, min(CANDIDATES, len(lexical) - 1))[:CANDIDATES]
             ids.update(int(i) for i in top if lexical[i] > 0)

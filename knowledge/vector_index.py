@@ -65,5 +65,5 @@ class VectorIndex:
         """Reads a FAISS index file written by `save`."""
         index = faiss.read_index(str(path))
         if kind == "hnsw":
-            faiss.downcast_index(index).hnsw.efSearch = HNSW_EF_SEARCH
+            faiss.downcast_index(index).hnsw.efSearch = HNSW_EF_SEARCH  # type: ignore[attr-defined]
         return cls(index, kind)

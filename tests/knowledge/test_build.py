@@ -10,7 +10,13 @@ import pytest
 from knowledge.articles import load_articles
 from knowledge.build import build_index, fingerprint
 from knowledge.chunking import ChunkSettings
-from knowledge.errors import ArticleFormatError, DuplicateArticle, EmptyArticle, IndexMissing, IndexModelMismatch
+from knowledge.errors import (
+    ArticleFormatError,
+    DuplicateArticle,
+    EmptyArticle,
+    IndexMissing,
+    IndexModelMismatch,
+)
 from knowledge.fusion import FusionSettings
 from knowledge.retrieval import Retriever
 from knowledge.service import KnowledgeBase
