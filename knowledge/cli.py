@@ -92,7 +92,12 @@ def cmd_import(args: argparse.Namespace) -> dict[str, Any]:
     """Turns a foreign FAQ (CSV or JSON Lines) into Markdown articles under --articles."""
     written = import_faq(args.file, args.articles, language=args.language,
                          source_url=args.source_url, overwrite=args.overwrite)
-    return {"articles": str(args.articles), "written": [str(p) for p in written]}
+    result: dict[str, Any] = {"articles": str(args.articles), "written": [str(p) for p in written]}
+    if args.index:  # build the imported knowledge base's own index straight away
+        settings = _settings(args)
+        result["build"] = asdict(build_index(settings.articles_dir, settings.index_dir,
+                                             load_embedder(settings.model)))
+    return result
 
 
 def parser() -> argparse.ArgumentParser:
@@ -124,7 +129,8 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("import", help="import a FAQ from CSV or JSON Lines into --articles")
     p.add_argument("file", type=Path)
     p.add_argument("--articles", type=Path, required=True)
-    p.add_argument("--index", type=Path, help="accepted for symmetry; build afterwards")
+    p.add_argument("--index", type=Path, help="also build this index from --articles")
+    p.add_argument("--model", help="model for that build (SUPPORT_KB_MODEL)")
     p.add_argument("--language", default="en")
     p.add_argument("--source-url", help="URL prefix for the imported articles' sources")
     p.add_argument("--overwrite", action="store_true")

@@ -11,6 +11,7 @@ from knowledge.articles import load_articles
 from knowledge.cli import main
 from knowledge.errors import ImportFormatError
 from knowledge.importer import import_faq
+from tests.knowledge.fakes import HashEmbedder
 
 
 def test_csv_with_alternative_questions(tmp_path: Path) -> None:
@@ -54,3 +55,11 @@ def test_existing_articles_are_not_overwritten_silently(tmp_path: Path, capsys: 
     assert main(["import", str(faq), "--articles", str(tmp_path / "kb")]) == 0
     assert main(["import", str(faq), "--articles", str(tmp_path / "kb")]) == 2
     assert "--overwrite" in capsys.readouterr().err
+
+
+def test_import_with_index_builds_it(tmp_path: Path, embedder: HashEmbedder, capsys: pytest.CaptureFixture[str]) -> None:
+    faq = tmp_path / "faq.csv"
+    faq.write_text("question,answer\nDo you ship to Norway?,Yes.\n", encoding="utf-8")
+    assert main(["import", str(faq), "--articles", str(tmp_path / "kb"), "--index", str(tmp_path / "ix"),
+                 "--model", embedder.name]) == 0
+    assert json.loads(capsys.readouterr().out)["build"]["articles"] == 1
