@@ -53,6 +53,14 @@ class HandoffRequest:
     details: dict[str, Any] = field(default_factory=dict)
 
 
+# Upset customers and complaints are served first; everyone else first come, first served.
+URGENT_REASONS = ("frustration", "topic:complaint")
+
+
+def handoff_priority(reason: str) -> int:
+    return 1 if reason in URGENT_REASONS else 0
+
+
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -516,6 +524,9 @@ class ConversationService:
         conversation.status = ConversationStatus.WAITING.value
         conversation.handoff_reason = request.reason
         conversation.waiting_since = now
+        conversation.priority = handoff_priority(request.reason)
+        if conversation.language and conversation.language != "en":
+            conversation.required_skills = [f"language:{conversation.language}"]
         activity = Message(
             conversation_id=conversation_id,
             message_type=MessageType.ACTIVITY.value,

@@ -344,3 +344,20 @@ async def test_admin_sets_business_hours_which_survive_a_restart(
     again = await log_in(aiohttp_client, restarted, *ADMIN)
     status, body = await again.call("GET", "/console/api/business-hours")
     assert body["hours"] == "sun 00:00-00:01"
+
+
+async def test_urgent_handoffs_jump_the_queue_and_language_becomes_a_skill(
+    aiohttp_client: Any, app_client: Client, fake_rasa: FakeRasa
+) -> None:
+    admin = await log_in(aiohttp_client, app_client, *ADMIN)
+    calm, _ = await escalated(app_client)
+    response = await app_client.post("/api/conversations", json={"language": "he"})
+    body = await response.json()
+    upset, auth = body["id"], {"Authorization": f"Bearer {body['token']}"}
+    await send(app_client, upset, auth, text="where is my order")
+    await send(app_client, upset, auth, text="THIS IS USELESS, YOU STUPID BOT!!!")
+    _, queue = await admin.call("GET", "/console/api/queue")
+    assert [row["id"] for row in queue["waiting"]] == [upset, calm]
+    assert queue["waiting"][0]["priority"] == 1
+    assert queue["waiting"][0]["required_skills"] == ["language:he"]
+    assert queue["waiting"][0]["eligible"] is False  # the admin has no Hebrew skill
