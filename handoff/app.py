@@ -13,9 +13,10 @@ from sqlalchemy import text
 
 from handoff import invoices, migrate
 from handoff.agents.service import AgentService
-from handoff.appkeys import AGENTS, ENGINE, FANOUT, QUEUE, ROUTER, SERVICE, SETTINGS
+from handoff.appkeys import AGENTS, ENGINE, FANOUT, MESSAGING, QUEUE, ROUTER, SERVICE, SETTINGS
 from handoff.assistant import AssistantClient
-from handoff.channels import http_api, widget
+from handoff.channels import http_api, telegram, whatsapp, widget
+from handoff.channels.messaging import ChannelAdapter, MessagingHub
 from handoff.console import api as console_api
 from handoff.channels import widget_assets
 from handoff.console import pages as console_pages
@@ -25,7 +26,7 @@ from handoff.conversations.router import MessageRouter
 from handoff.conversations.service import ConversationService
 from handoff.db import create_engine, session_factory
 from handoff.http import MAX_BODY_BYTES, error_middleware
-from handoff.fanout import QUEUE_TOPIC, Fanout
+from handoff.fanout import MESSAGES_TOPIC, QUEUE_TOPIC, Fanout
 from handoff.locks import ConversationLocks
 from handoff.queue import AgentPresence, SupportQueue
 from handoff.team_settings import load_business_hours
@@ -44,6 +45,8 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_get("/health", health)
     app.add_routes(http_api.routes)
     app.add_routes(widget.routes)
+    app.add_routes(whatsapp.routes)
+    app.add_routes(telegram.routes)
     app.add_routes(widget_assets.routes)
     app.add_routes(console_api.routes)
     app.add_routes(console_live.routes)
@@ -72,11 +75,21 @@ async def _conversations(app: web.Application) -> AsyncIterator[None]:
         app[AGENTS] = AgentService(sessions)
         app[ROUTER] = MessageRouter(service, assistant, ConversationLocks(), queue, fanout,
                                     settings.handoff_policy)
+        adapters: dict[str, ChannelAdapter] = {}
+        if settings.whatsapp:
+            adapters[whatsapp.CHANNEL] = whatsapp.WhatsAppAdapter(settings.whatsapp, http)
+        if settings.telegram:
+            adapters[telegram.CHANNEL] = telegram.TelegramAdapter(settings.telegram, http)
+        hub = MessagingHub(sessions, service, app[ROUTER], adapters, settings.max_message_chars)
+        app[MESSAGING] = hub
         tasks = []
+        if adapters:
+            tasks += [asyncio.create_task(hub.run()),
+                      asyncio.create_task(_wake_on(fanout, MESSAGES_TOPIC, hub.wake))]
         if settings.webhook_url:
             sender = WebhookSender(sessions, http, settings.webhook_url, settings.webhook_secret)
             tasks += [asyncio.create_task(sender.run()),
-                      asyncio.create_task(_wake_on_queue_events(fanout, sender))]
+                      asyncio.create_task(_wake_on(fanout, QUEUE_TOPIC, sender.wake))]
         yield
         for task in tasks:
             task.cancel()
@@ -84,12 +97,12 @@ async def _conversations(app: web.Application) -> AsyncIterator[None]:
     await engine.dispose()
 
 
-async def _wake_on_queue_events(fanout: Fanout, sender: WebhookSender) -> None:
-    """Every handoff change is announced on the queue topic: deliver it now, not at the poll."""
-    async with fanout.subscribe(QUEUE_TOPIC) as events:
+async def _wake_on(fanout: Fanout, topic: str, wake: asyncio.Event) -> None:
+    """Wakes a background sender when its topic announces work, instead of at its next poll."""
+    async with fanout.subscribe(topic) as events:
         while True:
             await events.get()
-            sender.wake.set()
+            wake.set()
 
 
 async def _first_admin(app: web.Application) -> None:

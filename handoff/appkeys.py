@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from handoff.config import Settings
 from handoff.conversations.router import MessageRouter
 from handoff.agents.service import AgentService
+from handoff.channels.messaging import MessagingHub
 from handoff.conversations.service import ConversationService
 from handoff.fanout import Fanout
 from handoff.queue import SupportQueue
@@ -19,3 +20,4 @@ ROUTER = web.AppKey("message_router", MessageRouter)
 QUEUE = web.AppKey("support_queue", SupportQueue)
 FANOUT = web.AppKey("fanout", Fanout)
 AGENTS = web.AppKey("agent_service", AgentService)
+MESSAGING = web.AppKey("messaging_hub", MessagingHub)

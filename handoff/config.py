@@ -9,6 +9,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from handoff.business_hours import ALWAYS_OPEN, BusinessHours, BusinessHoursError
+from handoff.channels.settings import TelegramSettings, WhatsAppSettings
 from handoff.handoff_policy import HandoffPolicy
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -36,6 +37,9 @@ class Settings:
     console_origins: tuple[str, ...] = ()
     # Websites allowed to open the chat widget's socket (empty: any; the token guards chats).
     widget_origins: tuple[str, ...] = ()
+    # Messaging apps; None: that channel is off.
+    whatsapp: WhatsAppSettings | None = None
+    telegram: TelegramSettings | None = None
     # Where handoff events are mirrored (the store's helpdesk); empty: not mirrored.
     webhook_url: str = ""
     webhook_secret: str = ""
@@ -75,6 +79,8 @@ class Settings:
                 o.strip().rstrip("/") for o in env.get("SUPPORT_WIDGET_ORIGINS", "").split(",")
                 if o.strip()
             ),
+            whatsapp=_whatsapp(env),
+            telegram=_telegram(env),
             webhook_url=_http_url(env, "SUPPORT_WEBHOOK_URL", "http://unset") if env.get(
                 "SUPPORT_WEBHOOK_URL") else "",
             webhook_secret=env.get("SUPPORT_WEBHOOK_SECRET", ""),
@@ -93,6 +99,37 @@ class Settings:
                 "(./assistant up generates one)"
             )
         return settings
+
+
+def _required(env: Mapping[str, str], names: tuple[str, ...], why: str) -> dict[str, str]:
+    missing = [name for name in names if not env.get(name)]
+    if missing:
+        raise ConfigError(f"{why} also needs {', '.join(missing)}")
+    return {name: env[name] for name in names}
+
+
+def _whatsapp(env: Mapping[str, str]) -> WhatsAppSettings | None:
+    """WhatsApp is on when SUPPORT_WHATSAPP_PHONE_NUMBER_ID is set; then all its secrets must be."""
+    if not env.get("SUPPORT_WHATSAPP_PHONE_NUMBER_ID"):
+        return None
+    names = ("SUPPORT_WHATSAPP_VERIFY_TOKEN", "SUPPORT_WHATSAPP_APP_SECRET",
+             "SUPPORT_WHATSAPP_ACCESS_TOKEN")
+    values = _required(env, names, "SUPPORT_WHATSAPP_PHONE_NUMBER_ID")
+    return WhatsAppSettings(
+        verify_token=values[names[0]], app_secret=values[names[1]], access_token=values[names[2]],
+        phone_number_id=env["SUPPORT_WHATSAPP_PHONE_NUMBER_ID"],
+        api_url=_http_url(env, "SUPPORT_WHATSAPP_API_URL", "https://graph.facebook.com/v21.0"),
+        template=env.get("SUPPORT_WHATSAPP_TEMPLATE") or None)
+
+
+def _telegram(env: Mapping[str, str]) -> TelegramSettings | None:
+    """Telegram is on when SUPPORT_TELEGRAM_BOT_TOKEN is set; it needs the webhook secret too."""
+    if not env.get("SUPPORT_TELEGRAM_BOT_TOKEN"):
+        return None
+    secret = _required(env, ("SUPPORT_TELEGRAM_SECRET",), "SUPPORT_TELEGRAM_BOT_TOKEN")
+    return TelegramSettings(bot_token=env["SUPPORT_TELEGRAM_BOT_TOKEN"],
+                            secret_token=secret["SUPPORT_TELEGRAM_SECRET"],
+                            api_url=_http_url(env, "SUPPORT_TELEGRAM_API_URL", "https://api.telegram.org"))
 
 
 def _business_hours(env: Mapping[str, str]) -> BusinessHours:

@@ -14,6 +14,8 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 QUEUE_TOPIC = "queue"
+# Every stored message, for whoever delivers to messaging apps.
+MESSAGES_TOPIC = "messages"
 
 
 def conversation_topic(conversation_id: str) -> str:

@@ -17,7 +17,7 @@ from handoff.assistant import AssistantClient, AssistantTurn, AssistantUnavailab
 from handoff.conversations.models import Conversation, ConversationStatus, Message, utcnow
 from handoff.conversations.service import ConversationService, HandoffRequest, Reply
 from handoff.conversations.views import message_json
-from handoff.fanout import QUEUE_TOPIC, Fanout, conversation_topic
+from handoff.fanout import MESSAGES_TOPIC, QUEUE_TOPIC, Fanout, conversation_topic
 from handoff.handoff_policy import HandoffPolicy
 from handoff.locks import ConversationLocks
 from handoff.queue import SupportQueue
@@ -103,6 +103,8 @@ class MessageRouter:
         for message in messages:
             self._fanout.publish(conversation_topic(conversation_id),
                                  {"type": "message", "message": message_json(message)})
+        if messages:
+            self._fanout.publish(MESSAGES_TOPIC, {"type": "messages", "conversation_id": conversation_id})
 
     def publish_queue_changed(self, conversation_id: str) -> None:
         self._fanout.publish(QUEUE_TOPIC, {"type": "queue", "conversation_id": conversation_id})
@@ -128,6 +130,13 @@ class MessageRouter:
                 replies = await self._service.replies_to(message)
                 return RouteResult(message, replies, conversation.status, duplicate=True)
             return await self._route(message)
+
+    async def route_stored(self, message: Message) -> None:
+        """Routes a message a channel stored already (webhooks answer the platform first)."""
+        async with self._locks.hold(message.conversation_id):
+            current = await self._service.message(message.id)
+            if current.routed_at is None:
+                await self._route(current)
 
     async def reroute_unrouted(self) -> int:
         """Routes messages stored before a crash but never passed on; returns how many."""

@@ -220,6 +220,13 @@ class ConversationService:
         async with self._sessions.begin() as session:
             return await self._hand_off(session, conversation_id, request, None)
 
+    async def message(self, message_id: int) -> Message:
+        async with self._sessions() as session:
+            message = await session.get(Message, message_id)
+        if message is None:
+            raise ConversationNotFound("message not found")
+        return message
+
     async def replies_to(self, incoming: Message) -> list[Message]:
         """What was sent in answer to an incoming message (for a retried send)."""
         async with self._sessions() as session:
@@ -465,6 +472,18 @@ class ConversationService:
                               reply_to_id=reply_to.id if reply_to else None)
             session.add(message)
         return message
+
+    async def add_agent_note(self, conversation_id: str, text: str) -> Message:
+        """A private note from the system for the agents (e.g. a message that could not be delivered)."""
+        async with self._sessions.begin() as session:
+            conversation = await session.get(Conversation, conversation_id)
+            if conversation is None:
+                raise ConversationNotFound("conversation not found")
+            note = Message(conversation_id=conversation_id, message_type=MessageType.ACTIVITY.value,
+                           author_type=AuthorType.SYSTEM.value, channel=conversation.channel,
+                           text=text, private=True)
+            session.add(note)
+        return note
 
     @staticmethod
     async def _assigned(session: AsyncSession, conversation_id: str, agent_id: str) -> Conversation:

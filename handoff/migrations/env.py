@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 
 import handoff.agents.models  # noqa: F401  (registers the agents' tables)
+import handoff.channels.messaging  # noqa: F401  (registers identities and deliveries)
 import handoff.team_settings  # noqa: F401  (registers the team settings table)
 import handoff.webhooks  # noqa: F401  (registers the webhook cursor table)
 from handoff.conversations.models import Base

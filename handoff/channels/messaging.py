@@ -1,0 +1,280 @@
+"""What messaging-app channels share: who the customer is on the platform, and delivering a
+conversation's outgoing messages through the platform's API — retried with backoff until
+accepted, never lost, and recorded as sent, delivered, read or failed.
+
+A channel is an adapter (WhatsApp, Telegram) with one job each way: its webhook turns the
+platform's payload into `InboundMessage`s for `MessagingHub.accept`, and its `send` puts
+one stored message on the platform. Agents and the assistant never know which it was.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+import aiohttp
+from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint, exists, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Mapped, mapped_column
+
+from handoff.conversations.errors import InvalidMessage
+from handoff.conversations.message_text import clean_message_text
+from handoff.conversations.models import Base, Message, MessageType, utcnow
+from handoff.conversations.router import MessageRouter
+from handoff.conversations.service import ConversationService
+
+logger = logging.getLogger(__name__)
+MAX_ATTEMPTS = 8
+
+
+class ChannelIdentity(Base):
+    """A customer's id on one platform (WhatsApp number, Telegram chat) and their conversation."""
+
+    __tablename__ = "channel_identities"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    external_id: Mapped[str] = mapped_column(String(128))
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id"))
+    display_name: Mapped[str | None] = mapped_column(String(200))
+    # WhatsApp lets a business write freely only within 24 h of the customer's last message.
+    last_inbound_at: Mapped[datetime | None]
+
+    __table_args__ = (UniqueConstraint("channel", "external_id", name="uq_identity_channel_external"),)
+
+
+class Delivery(Base):
+    """One outgoing message's journey to a platform."""
+
+    __tablename__ = "deliveries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"), unique=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # sent/delivered/read/failed/skipped
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    provider_message_id: Mapped[str | None] = mapped_column(String(128), index=True)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class DeliveryStatus(Base):
+    """Every status a platform reported, kept even when it arrives before our own record of
+    the send (platforms are fast): the send then applies it."""
+
+    __tablename__ = "delivery_statuses"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    provider_message_id: Mapped[str] = mapped_column(String(128), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    error: Mapped[str | None] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+STATUS_ORDER = ["pending", "sent", "delivered", "read"]
+
+
+def _advance(delivery: Delivery, status: str, error: str | None) -> None:
+    """Statuses only move forward (a late "delivered" never hides a "read"); failure always wins."""
+    current = delivery.status if delivery.status in STATUS_ORDER else None
+    if status == "failed":
+        delivery.status, delivery.last_error = "failed", error
+    elif status in STATUS_ORDER and current is not None and \
+            STATUS_ORDER.index(status) > STATUS_ORDER.index(current):
+        delivery.status = status
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    """One customer message as a platform delivered it."""
+
+    external_id: str  # who wrote (WhatsApp number, Telegram chat id)
+    source_id: str  # the platform's id for this message: how a retry is recognised
+    text: str
+    display_name: str | None = None
+
+
+class TemporaryFailure(Exception):
+    """The platform could not take the message now (down, rate limit): try again later."""
+
+
+class PermanentFailure(Exception):
+    """The platform refused the message for good; the agent is told why."""
+
+
+class ChannelAdapter(Protocol):
+    name: str
+
+    async def send(self, identity: ChannelIdentity, message: Message) -> str | None:
+        """Puts one message on the platform; returns the platform's id for it (None: nothing to send)."""
+
+
+class MessagingHub:
+    """Receives from and delivers to every configured messaging channel."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], service: ConversationService,
+                 router: MessageRouter, adapters: dict[str, ChannelAdapter],
+                 max_chars: int) -> None:
+        self._sessions, self._service, self._router = sessions, service, router
+        self.adapters = adapters
+        self._max_chars = max_chars
+        self.retry_base_seconds = 1.0  # first retry after 1 s, doubling up to 5 minutes
+        self.wake = asyncio.Event()
+        self._routing: set[asyncio.Task[None]] = set()
+
+    async def accept(self, channel: str, inbound: InboundMessage) -> Message | None:
+        """Stores the message first (once, however often the platform retries), then routes it
+        in the background so the webhook can answer the platform at once. A message that is
+        no text we can take (empty, binary) is logged and dropped: the platform must not retry it."""
+        try:
+            text = clean_message_text(inbound.text, self._max_chars)
+        except InvalidMessage as exc:
+            logger.info("%s message %s not accepted: %s", channel, inbound.source_id, exc)
+            return None
+        identity = await self._identity(channel, inbound)
+        message, _ = await self._service.receive(identity.conversation_id, text,
+                                                 inbound.source_id, channel)
+        if message.routed_at is None:
+            task = asyncio.create_task(self._router.route_stored(message))
+            self._routing.add(task)
+            task.add_done_callback(self._routing.discard)
+        return message
+
+    async def record_status(self, provider_message_id: str, status: str,
+                            error: str | None = None) -> None:
+        """The platform's word on a message: sent, delivered, read or failed."""
+        if status not in (*STATUS_ORDER, "failed"):
+            return
+        async with self._sessions.begin() as session:
+            session.add(DeliveryStatus(provider_message_id=provider_message_id, status=status,
+                                       error=error))
+            delivery = await session.scalar(
+                select(Delivery).where(Delivery.provider_message_id == provider_message_id))
+            if delivery is not None:
+                _advance(delivery, status, error)
+        # If the send is being recorded at this very moment, neither side saw the other;
+        # the delivery loop reconciles the two, so wake it.
+        self.wake.set()
+
+    async def _identity(self, channel: str, inbound: InboundMessage) -> ChannelIdentity:
+        async with self._sessions() as session:
+            identity = await session.scalar(select(ChannelIdentity).where(
+                ChannelIdentity.channel == channel, ChannelIdentity.external_id == inbound.external_id))
+        if identity is None:
+            conversation, _ = await self._service.start(channel=channel,
+                                                        contact_name=inbound.display_name)
+            try:
+                async with self._sessions.begin() as session:
+                    identity = ChannelIdentity(channel=channel, external_id=inbound.external_id,
+                                               conversation_id=conversation.id,
+                                               display_name=inbound.display_name)
+                    session.add(identity)
+            except Exception:  # the same customer's first two messages raced: use the winner
+                async with self._sessions() as session:
+                    identity = await session.scalar(select(ChannelIdentity).where(
+                        ChannelIdentity.channel == channel,
+                        ChannelIdentity.external_id == inbound.external_id))
+                if identity is None:
+                    raise
+        async with self._sessions.begin() as session:
+            stored = await session.get(ChannelIdentity, identity.id)
+            assert stored is not None
+            stored.last_inbound_at = utcnow()
+            identity = stored
+        return identity
+
+    # --- outbound -------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Finds undelivered messages and delivers them, forever; woken by new messages."""
+        while True:
+            self.wake.clear()  # before the work: a wake during it means "look again"
+            try:
+                await self.enqueue()
+                await self.deliver_due()
+                await self.reconcile_statuses()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("delivery loop failed; retrying")
+            try:
+                await asyncio.wait_for(self.wake.wait(), 1.0)
+            except asyncio.TimeoutError:
+                pass
+
+    async def enqueue(self) -> int:
+        """A delivery row for every outgoing message of a messaging channel that has none."""
+        async with self._sessions.begin() as session:
+            candidates = list(await session.scalars(
+                select(Message).where(
+                    Message.channel.in_(list(self.adapters)),
+                    Message.message_type.in_([MessageType.OUTGOING.value, MessageType.ACTIVITY.value]),
+                    Message.private.is_(False),
+                    ~exists().where(Delivery.message_id == Message.id),
+                ).order_by(Message.id).limit(200)))
+            for message in candidates:
+                wanted = message.message_type == MessageType.OUTGOING.value or bool(
+                    (message.payload or {}).get("agent_joined"))
+                session.add(Delivery(message_id=message.id, channel=message.channel,
+                                     status="pending" if wanted else "skipped"))
+        return len(candidates)
+
+    async def reconcile_statuses(self) -> None:
+        """Applies reported statuses to sends recorded after the report arrived."""
+        async with self._sessions.begin() as session:
+            rows = await session.execute(
+                select(Delivery, DeliveryStatus)
+                .join(DeliveryStatus, DeliveryStatus.provider_message_id == Delivery.provider_message_id)
+                .where(Delivery.status.in_(["sent", "delivered"]),
+                       DeliveryStatus.received_at >= utcnow() - timedelta(days=2))
+                .order_by(DeliveryStatus.id))
+            for delivery, status in rows.tuples():
+                _advance(delivery, status.status, status.error)
+
+    async def deliver_due(self) -> int:
+        async with self._sessions() as session:
+            due = list(await session.execute(
+                select(Delivery, Message, ChannelIdentity)
+                .join(Message, Message.id == Delivery.message_id)
+                .join(ChannelIdentity, (ChannelIdentity.conversation_id == Message.conversation_id)
+                      & (ChannelIdentity.channel == Delivery.channel))
+                .where(Delivery.status == "pending", Delivery.next_attempt_at <= utcnow())
+                .order_by(Delivery.message_id).limit(50)))
+        for delivery, message, identity in due:
+            await self._deliver(delivery, message, identity)
+        return len(due)
+
+    async def _deliver(self, delivery: Delivery, message: Message, identity: ChannelIdentity) -> None:
+        status, provider_id, error = "sent", None, None
+        retry_at = None
+        try:
+            provider_id = await self.adapters[delivery.channel].send(identity, message)
+        except PermanentFailure as exc:
+            status, error = "failed", str(exc)
+        except (TemporaryFailure, aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            error = repr(exc)
+            if delivery.attempts + 1 >= MAX_ATTEMPTS:
+                status = "failed"
+            else:
+                status = "pending"
+                retry_at = utcnow() + timedelta(
+                    seconds=min(300.0, self.retry_base_seconds * 2 ** delivery.attempts))
+        async with self._sessions.begin() as session:
+            row = await session.get(Delivery, delivery.id)
+            assert row is not None
+            row.attempts += 1
+            row.status, row.last_error = status, error
+            row.provider_message_id = provider_id or row.provider_message_id
+            if retry_at is not None:
+                row.next_attempt_at = retry_at
+        if status == "failed":
+            note = await self._service.add_agent_note(
+                message.conversation_id,
+                f"Not delivered on {delivery.channel}: {error}. The customer did not get: "
+                f"{(message.text or '')[:200]}")
+            self._router.publish_messages(message.conversation_id, [note])
+

@@ -1,0 +1,280 @@
+"""WhatsApp and Telegram channels against local fakes that check what the real platforms check."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import select, update
+
+from handoff.app import create_app
+from handoff.appkeys import MESSAGING, QUEUE
+from handoff.channels.messaging import ChannelIdentity, Delivery
+from handoff.channels.settings import TelegramSettings, WhatsAppSettings
+from handoff.config import Settings
+from handoff.conversations.models import utcnow
+from tests.conftest import FakeRasa
+from tests.handoff.test_console import ADMIN, log_in, settings_for
+
+Client = TestClient  # type: ignore[type-arg]
+APP_SECRET, ACCESS_TOKEN, VERIFY = "wa-app-secret", "wa-access-token", "wa-verify"
+BOT_TOKEN, TG_SECRET = "123:bot-token", "tg-webhook-secret"
+
+
+class FakeGraph:
+    """Meta's Graph API as far as we use it: auth, body shape and WhatsApp's limits."""
+
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+        self.fail_next = 0
+        self.arrived = asyncio.Event()
+
+    async def messages(self, request: web.Request) -> web.Response:
+        if request.headers.get("Authorization") != f"Bearer {ACCESS_TOKEN}":
+            return web.json_response({"error": {"message": "Invalid OAuth access token"}}, status=401)
+        body = await request.json()
+        assert request.match_info["phone"] == "1555000"
+        assert body["messaging_product"] == "whatsapp" and body["to"]
+        if body["type"] == "interactive":
+            interactive = body["interactive"]
+            if interactive["type"] == "button":
+                assert 1 <= len(interactive["action"]["buttons"]) <= 3
+                assert all(len(b["reply"]["title"]) <= 20 for b in interactive["action"]["buttons"])
+            else:
+                rows = interactive["action"]["sections"][0]["rows"]
+                assert 1 <= len(rows) <= 10 and all(len(r["title"]) <= 24 for r in rows)
+        if self.fail_next:
+            self.fail_next -= 1
+            return web.json_response({"error": {"message": "temporarily unavailable"}}, status=503)
+        self.sent.append(body)
+        self.arrived.set()
+        return web.json_response({"messages": [{"id": f"wamid.out{len(self.sent)}"}]})
+
+
+class FakeTelegram:
+    """The Bot API's sendMessage and answerCallbackQuery, checking the token and limits."""
+
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+        self.answered: list[str] = []
+        self.arrived = asyncio.Event()
+
+    async def method(self, request: web.Request) -> web.Response:
+        if request.match_info["token"] != BOT_TOKEN:
+            return web.json_response({"ok": False, "description": "Unauthorized"}, status=401)
+        body = await request.json()
+        if request.match_info["method"] == "answerCallbackQuery":
+            self.answered.append(body["callback_query_id"])
+            return web.json_response({"ok": True, "result": True})
+        for row in (body.get("reply_markup") or {}).get("inline_keyboard", []):
+            assert all(len(b["callback_data"].encode()) <= 64 for b in row)
+        self.sent.append(body)
+        self.arrived.set()
+        return web.json_response({"ok": True, "result": {"message_id": len(self.sent)}})
+
+
+@pytest.fixture
+async def platforms() -> AsyncIterator[tuple[FakeGraph, FakeTelegram, str]]:
+    graph, telegram = FakeGraph(), FakeTelegram()
+    app = web.Application()
+    app.router.add_post("/v21.0/{phone}/messages", graph.messages)
+    app.router.add_post("/bot{token}/{method}", telegram.method)
+    server = TestServer(app)
+    await server.start_server()
+    yield graph, telegram, str(server.make_url("")).rstrip("/")
+    await server.close()
+
+
+@pytest.fixture
+async def client(aiohttp_client: Any, database_url: str, fake_rasa: FakeRasa,
+                 platforms: tuple[FakeGraph, FakeTelegram, str]) -> Client:
+    base = platforms[2]
+    settings = settings_for(database_url, fake_rasa.url)
+    settings = Settings(**{
+        **settings.__dict__,
+        "whatsapp": WhatsAppSettings(VERIFY, APP_SECRET, ACCESS_TOKEN, "1555000", f"{base}/v21.0"),
+        "telegram": TelegramSettings(BOT_TOKEN, TG_SECRET, base)})
+    app_client = await aiohttp_client(create_app(settings))
+    app_client.app[MESSAGING].retry_base_seconds = 0.01
+    return app_client
+
+
+def whatsapp_body(wamid: str, text: str | None = None, button: str | None = None) -> bytes:
+    message: dict[str, Any] = {"from": "972541234567", "id": wamid, "timestamp": "1700000000"}
+    if button:
+        message |= {"type": "interactive",
+                    "interactive": {"type": "button_reply", "button_reply": {"id": button, "title": "Yes"}}}
+    else:
+        message |= {"type": "text", "text": {"body": text}}
+    return json.dumps({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{
+        "field": "messages", "value": {
+            "messaging_product": "whatsapp", "metadata": {"phone_number_id": "1555000"},
+            "contacts": [{"wa_id": "972541234567", "profile": {"name": "Noa"}}],
+            "messages": [message]}}]}]}).encode()
+
+
+async def post_whatsapp(client: Client, body: bytes, secret: str = APP_SECRET) -> Any:
+    signature = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return await client.post("/webhooks/whatsapp", data=body, headers={
+        "X-Hub-Signature-256": signature, "Content-Type": "application/json"})
+
+
+async def arrival(event: asyncio.Event) -> None:
+    async with asyncio.timeout(20):  # a bound on a broken deliverer, not a timing claim
+        await event.wait()
+    event.clear()
+
+
+async def test_whatsapp_verification(client: Client) -> None:
+    ok = await client.get("/webhooks/whatsapp", params={
+        "hub.mode": "subscribe", "hub.verify_token": VERIFY, "hub.challenge": "1158201444"})
+    assert ok.status == 200 and await ok.text() == "1158201444"
+    bad = await client.get("/webhooks/whatsapp", params={
+        "hub.mode": "subscribe", "hub.verify_token": "guess", "hub.challenge": "x"})
+    assert bad.status == 403
+
+
+async def test_whatsapp_refuses_unsigned_and_forged_posts(client: Client, fake_rasa: FakeRasa) -> None:
+    body = whatsapp_body("wamid.1", "hi")
+    assert (await client.post("/webhooks/whatsapp", data=body)).status == 401
+    assert (await post_whatsapp(client, body, secret="not-the-secret")).status == 401
+    tampered = body.replace(b"hi", b"yo")
+    signature = "sha256=" + hmac.new(APP_SECRET.encode(), body, hashlib.sha256).hexdigest()
+    response = await client.post("/webhooks/whatsapp", data=tampered,
+                                 headers={"X-Hub-Signature-256": signature})
+    assert response.status == 401
+    await asyncio.sleep(0)
+    assert fake_rasa.received == []
+
+
+async def test_whatsapp_message_answered_once_despite_retries(
+    client: Client, fake_rasa: FakeRasa, platforms: tuple[FakeGraph, FakeTelegram, str]
+) -> None:
+    graph = platforms[0]
+    body = whatsapp_body("wamid.A1", "where is my **order**")
+    for _ in range(3):  # Meta retries when it thinks we did not answer
+        assert (await post_whatsapp(client, body)).status == 200
+    await arrival(graph.arrived)
+    assert graph.sent[0]["to"] == "972541234567"
+    assert graph.sent[0]["text"]["body"] == "echo: where is my *order*"  # WhatsApp's bold
+    assert len(fake_rasa.received) == 1
+    await asyncio.sleep(0.2)
+    assert len(graph.sent) == 1
+
+
+async def test_whatsapp_buttons_lists_and_statuses(
+    client: Client, fake_rasa: FakeRasa, platforms: tuple[FakeGraph, FakeTelegram, str]
+) -> None:
+    graph = platforms[0]
+    fake_rasa.reply = lambda text: [{"text": "Pick one", "buttons": [
+        {"title": f"Option number {i} with a long title", "payload": f"/choose{{\"n\": {i}}}"}
+        for i in range(count)]}]
+    count = 2
+    await post_whatsapp(client, whatsapp_body("wamid.B1", "options"))
+    await arrival(graph.arrived)
+    assert graph.sent[-1]["interactive"]["type"] == "button"
+    count = 12
+    await post_whatsapp(client, whatsapp_body("wamid.B2", button='/choose{"n": 1}'))
+    await arrival(graph.arrived)
+    assert fake_rasa.received[-1]["message"] == '/choose{"n": 1}'  # the button's payload
+    assert graph.sent[-1]["interactive"]["type"] == "list"
+
+    status = {"entry": [{"changes": [{"value": {"statuses": [
+        {"id": "wamid.out2", "status": "read", "recipient_id": "972541234567"}]}}]}]}
+    assert (await post_whatsapp(client, json.dumps(status).encode())).status == 200
+    # the status may come before the sender has recorded the send: it is applied either way
+    sessions = client.app[QUEUE].sessions
+    async with asyncio.timeout(20):
+        while True:
+            async with sessions() as session:
+                delivery = await session.scalar(
+                    select(Delivery).where(Delivery.provider_message_id == "wamid.out2"))
+            if delivery is not None and delivery.status == "read":
+                break
+            await asyncio.sleep(0.02)
+
+
+async def test_whatsapp_send_failures_are_retried_until_delivered(
+    client: Client, platforms: tuple[FakeGraph, FakeTelegram, str]
+) -> None:
+    graph = platforms[0]
+    graph.fail_next = 3
+    await post_whatsapp(client, whatsapp_body("wamid.C1", "hello"))
+    await arrival(graph.arrived)
+    assert [m["text"]["body"] for m in graph.sent] == ["echo: hello"]
+
+
+async def test_agent_reply_after_the_24_hour_window_is_not_sent_and_the_agent_is_told(
+    aiohttp_client: Any, client: Client, fake_rasa: FakeRasa,
+    platforms: tuple[FakeGraph, FakeTelegram, str]
+) -> None:
+    graph = platforms[0]
+    fake_rasa.reply = lambda text: [{"custom": {"handoff": {"reason": "customer_request"}}}]
+    await post_whatsapp(client, whatsapp_body("wamid.D1", "a person please"))
+    await arrival(graph.arrived)  # the "team is away" notice
+    admin = await log_in(aiohttp_client, client, *ADMIN)
+    _, queue = await admin.call("GET", "/console/api/queue")
+    cid = queue["waiting"][0]["id"]
+    assert queue["waiting"][0]["channel"] == "whatsapp"
+    await admin.call("POST", f"/console/api/conversations/{cid}/claim")
+    async with client.app[QUEUE].sessions.begin() as session:
+        await session.execute(update(ChannelIdentity).values(last_inbound_at=utcnow() - timedelta(hours=25)))
+    sent_before = len(graph.sent)
+    await admin.call("POST", f"/console/api/conversations/{cid}/messages", {"text": "Sorry for the wait"})
+    async with asyncio.timeout(20):
+        while True:
+            _, details = await admin.call("GET", f"/console/api/conversations/{cid}")
+            notes = [m["text"] for m in details["messages"] if m["private"]]
+            if notes:
+                break
+            await asyncio.sleep(0.05)
+    assert "24-hour WhatsApp window" in notes[0]
+    assert len(graph.sent) == sent_before
+
+
+def telegram_update(update_id: int, text: str | None = None, data: str | None = None) -> dict[str, Any]:
+    chat = {"id": 4242, "type": "private"}
+    if data is not None:
+        return {"update_id": update_id, "callback_query": {
+            "id": f"cq{update_id}", "data": data, "message": {"message_id": 1, "chat": chat}}}
+    return {"update_id": update_id, "message": {
+        "message_id": update_id, "chat": chat, "from": {"id": 4242, "first_name": "Ivan"}, "text": text}}
+
+
+async def test_telegram_secret_messages_callbacks_and_redelivery(
+    client: Client, fake_rasa: FakeRasa, platforms: tuple[FakeGraph, FakeTelegram, str]
+) -> None:
+    telegram = platforms[1]
+    unsigned = await client.post("/webhooks/telegram", json=telegram_update(1, "hi"))
+    assert unsigned.status == 401
+    headers = {"X-Telegram-Bot-Api-Secret-Token": TG_SECRET}
+    fake_rasa.reply = lambda text: [{"text": "Did that help?", "buttons": [
+        {"title": "Yes", "payload": "/affirm"}, {"title": "No", "payload": "/deny"}]}]
+    for _ in range(2):  # Telegram redelivers an update it thinks failed
+        response = await client.post("/webhooks/telegram", json=telegram_update(10, "привет"), headers=headers)
+        assert response.status == 200
+    await arrival(telegram.arrived)
+    assert telegram.sent[0]["chat_id"] == "4242"
+    assert telegram.sent[0]["reply_markup"]["inline_keyboard"][0][0] == {"text": "Yes", "callback_data": "/affirm"}
+    await client.post("/webhooks/telegram", json=telegram_update(11, data="/affirm"), headers=headers)
+    await arrival(telegram.arrived)
+    assert telegram.answered == ["cq11"]
+    assert [m["message"] for m in fake_rasa.received] == ["привет", "/affirm"]
+
+
+async def test_messaging_config_needs_every_secret() -> None:
+    from handoff.config import ConfigError
+
+    with pytest.raises(ConfigError, match="SUPPORT_WHATSAPP_APP_SECRET"):
+        Settings.from_env({"SUPPORT_RASA_TOKEN": "t", "SUPPORT_WHATSAPP_PHONE_NUMBER_ID": "1",
+                           "SUPPORT_WHATSAPP_VERIFY_TOKEN": "v", "SUPPORT_WHATSAPP_ACCESS_TOKEN": "a"})
+    with pytest.raises(ConfigError, match="SUPPORT_TELEGRAM_SECRET"):
+        Settings.from_env({"SUPPORT_RASA_TOKEN": "t", "SUPPORT_TELEGRAM_BOT_TOKEN": "1:x"})
