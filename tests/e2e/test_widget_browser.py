@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 from playwright.sync_api import Browser, Page, expect
 
 from tests.e2e.conftest import RunningSystem
@@ -60,3 +63,37 @@ def test_person_joins_replies_and_leaves_with_a_survey(
     expect(page.locator(".sw-system").last).to_contain_text("Thank you for your feedback")
     expect(page.locator(".sw-customer").last).to_have_text("5")
     console.context.close()
+
+
+def test_messages_typed_while_offline_are_sent_once_when_back(
+    system: RunningSystem, page: Page  # noqa: F811
+) -> None:
+    network = {"up": True}
+    sockets: list[Any] = []
+
+    def route(ws: Any) -> None:
+        if not network["up"]:
+            ws.close()  # the connection fails, as with no network
+            return
+        ws.connect_to_server()
+        sockets.append(ws)
+
+    page.route_web_socket(re.compile(r".*/widget/ws$"), route)
+    open_chat(page, system)
+    say(page, "hi")
+    expect(page.locator(".sw-assistant")).to_have_count(1)
+
+    network["up"] = False
+    for ws in sockets:
+        ws.close()
+    expect(page.locator(".sw-status")).to_contain_text("Reconnecting")
+    say(page, "are you still there?")
+    expect(page.locator(".sw-pending")).to_have_count(1)  # kept, shown as not yet sent
+
+    network["up"] = True  # the widget's next retry gets through
+    expect(page.locator(".sw-pending")).to_have_count(0, timeout=60_000)
+    expect(page.locator(".sw-customer", has_text="are you still there?")).to_have_count(1)
+    expect(page.locator(".sw-assistant")).to_have_count(2)
+    page.reload()
+    page.click(".sw-launcher")
+    expect(page.locator(".sw-customer")).to_have_count(2)  # stored once, not twice
