@@ -121,6 +121,17 @@ async def _agent_and_id(request: web.Request) -> tuple[Agent, str]:
     return agent, request.match_info["conversation_id"]
 
 
+async def _changed(request: web.Request, conversation_id: str, messages: list[Any],
+                   reset_assistant: bool = False) -> web.Response:
+    """Tells every open screen about a status change; restarts the assistant if it takes over."""
+    router = request.app[ROUTER]
+    if reset_assistant:
+        await router.reset_assistant(conversation_id)
+    router.publish_messages(conversation_id, messages)
+    router.publish_queue_changed(conversation_id)
+    return web.json_response({"messages": [message_json(m) for m in messages]})
+
+
 @routes.post("/console/api/conversations/{conversation_id}/claim")
 async def claim(request: web.Request) -> web.Response:
     agent, conversation_id = await _agent_and_id(request)
@@ -153,22 +164,14 @@ async def resolve(request: web.Request) -> web.Response:
     if not RESOLUTION_CODE.match(code):
         raise BadRequest("'resolution_code' may hold a-z, 0-9, '_' and '-' only")
     messages = await request.app[SERVICE].resolve(conversation_id, agent.id, code)
-    router = request.app[ROUTER]
-    await router.reset_assistant(conversation_id)
-    router.publish_messages(conversation_id, messages)
-    router.publish_queue_changed(conversation_id)
-    return web.json_response({"messages": [message_json(m) for m in messages]})
+    return await _changed(request, conversation_id, messages, reset_assistant=True)
 
 
 @routes.post("/console/api/conversations/{conversation_id}/handback")
 async def handback(request: web.Request) -> web.Response:
     agent, conversation_id = await _agent_and_id(request)
     messages = await request.app[SERVICE].return_to_bot(conversation_id, agent.id, "agent_handback")
-    router = request.app[ROUTER]
-    await router.reset_assistant(conversation_id)
-    router.publish_messages(conversation_id, messages)
-    router.publish_queue_changed(conversation_id)
-    return web.json_response({"messages": [message_json(m) for m in messages]})
+    return await _changed(request, conversation_id, messages, reset_assistant=True)
 
 
 @routes.post("/console/api/conversations/{conversation_id}/transfer")
@@ -183,10 +186,7 @@ async def transfer(request: web.Request) -> web.Response:
         await request.app[AGENTS].get(_string(body, "agent_id", 32))
     messages = await request.app[SERVICE].transfer(
         conversation_id, agent.id, to_agent, _string(body, "skill", 64) if skill is not None else None)
-    router = request.app[ROUTER]
-    router.publish_messages(conversation_id, messages)
-    router.publish_queue_changed(conversation_id)
-    return web.json_response({"messages": [message_json(m) for m in messages]})
+    return await _changed(request, conversation_id, messages)
 
 
 @routes.get("/console/api/canned")
