@@ -45,3 +45,53 @@ def test_invoice_link_is_served_by_the_web_service(system: RunningSystem) -> Non
     assert page.status == 200 and "A10003" in str(page.body)
     tampered = call("GET", f"{system.web_url}/invoices/{url.split('/invoices/')[1][:-3]}xyz")
     assert tampered.status == 404
+
+
+NOA = "noa.levi@example.co.il"
+
+
+def verified(customer: Customer, request: str, contact: str) -> str:
+    """Asks about an order (naming it) and proves it is theirs; the reply after that."""
+    asked = " ".join(reply_texts(customer.say(request)))
+    assert "email" in asked.lower(), asked
+    return " ".join(reply_texts(customer.say(contact)))
+
+
+def test_cancel_needs_an_explicit_yes_and_only_before_shipping(system: RunningSystem) -> None:
+    customer = Customer(system)
+    asked = verified(customer, "please cancel order A10005", NOA)
+    assert "A10005" in asked and "?" in asked  # asks to confirm, nothing changed yet
+    done = " ".join(reply_texts(customer.say("yes")))
+    assert "Done: order A10005 is cancelled" in done
+
+    shipped = Customer(system)
+    refused = verified(shipped, "cancel my order A10001", ANNA)
+    assert "already shipped" in refused and "can't cancel it" in refused
+
+
+def test_stop_leaves_a_form_and_a_person_can_be_asked_for_mid_form(system: RunningSystem) -> None:
+    customer = Customer(system)
+    customer.say("I want to cancel my order")
+    left = customer.say("never mind")
+    assert left["status"] == "bot"
+    again = " ".join(reply_texts(customer.say("hello")))
+    assert "virtual assistant" in again  # the form is gone; the assistant is itself again
+
+    other = Customer(system)
+    other.say("I want a refund for order A10003")
+    handed = other.say("let me talk to a real person")
+    assert handed["status"] == "waiting"
+    activity = [r for r in handed["replies"] if r["type"] == "activity"][0]
+    details = activity["payload"]["handoff"]
+    assert details["reason"] == "customer_request"
+    assert "A10003" in str(details)  # the agent sees what was collected
+
+
+def test_refund_outside_the_window_is_refused_with_the_reason(system: RunningSystem) -> None:
+    customer = Customer(system)
+    reply = verified(customer, "I want a refund for order A10004", ANNA)
+    for answer in ["1", "it arrived damaged"]:  # which items, then why
+        if "refund window" in reply:
+            break
+        reply = " ".join(reply_texts(customer.say(answer)))
+    assert "refund window" in reply
