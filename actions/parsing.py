@@ -155,6 +155,8 @@ def parse_amount(text: object) -> Money | None:
         chosen = min(numbers, key=lambda m: min(abs(m.start() - currency_match.end()),
                                                 abs(currency_match.start() - m.end())))
     amount = _to_decimal(chosen.group())
+    if re.search(r"[-−]\s*\S?\s*$", value[: chosen.start()]):
+        return None  # "-5", "- $5", "$-5": a negative amount is no amount paid
     if amount is None or amount <= 0:
         return None
     cents = int((amount * 100).to_integral_value())

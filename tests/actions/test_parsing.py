@@ -28,7 +28,8 @@ def test_order_numbers_as_customers_type_them(text: str, number: str | None) -> 
     ("₪120", Money(12000, "ILS")), ("$ 12", Money(1200, "USD")), ("12,5 €", Money(1250, "EUR")),
     ("49.90 EUR", Money(4990, "EUR")), ("120 שקל", Money(12000, "ILS")),
     ("1 234,56 грн", Money(123456, "UAH")), ("I paid 30 dollars on 3 May", Money(3000, "USD")),
-    ("0", None), ("-5", Money(500, None)), ("1" * 10000, None), ("twelve", None),
+    ("0", None), ("-5", None), ("- $5", None), ("$-5", None), ("−5 €", None),
+    ("1" * 10000, None), ("twelve", None),
 ])
 def test_amounts_in_several_locales(text: str, money: Money | None) -> None:
     assert parsing.parse_amount(text) == money
