@@ -139,7 +139,7 @@ def _decode(kind: Any, data: Any) -> Any:
         if not isinstance(data, list):
             raise TypeError(f"expected a list, got {type(data).__name__}")
         return [_decode(typing.get_args(kind)[0], item) for item in data]
-    if dataclasses.is_dataclass(kind):
+    if isinstance(kind, type) and dataclasses.is_dataclass(kind):
         if not isinstance(data, dict):
             raise TypeError(f"expected an object for {kind.__name__}")
         hints = typing.get_type_hints(kind)

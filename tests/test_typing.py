@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-CHECKED = ["handoff"]
+CHECKED = ["handoff", "actions", "knowledge", "shop"]
 
 
 def test_mypy_finds_no_errors() -> None:
