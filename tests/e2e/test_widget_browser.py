@@ -97,3 +97,26 @@ def test_messages_typed_while_offline_are_sent_once_when_back(
     page.reload()
     page.click(".sw-launcher")
     expect(page.locator(".sw-customer")).to_have_count(2)  # stored once, not twice
+
+
+def test_on_a_phone_the_chat_fills_the_screen_and_works_by_keyboard(
+    system: RunningSystem, browser: Browser  # noqa: F811
+) -> None:
+    context = browser.new_context(viewport={"width": 375, "height": 667}, is_mobile=True)
+    phone = context.new_page()
+    phone.goto(f"{system.web_url}/demo")
+    phone.focus(".sw-launcher")
+    phone.keyboard.press("Enter")
+    panel = phone.locator(".sw-panel")
+    expect(panel).to_be_visible()
+    box = panel.bounding_box()
+    assert box is not None and box["width"] == 375 and box["height"] == 667
+    expect(phone.locator(".sw-form textarea")).to_be_focused()
+    expect(phone.locator(".sw-log")).to_have_attribute("role", "log")
+    phone.keyboard.type("hi")
+    phone.keyboard.press("Enter")
+    expect(phone.locator(".sw-assistant")).to_have_count(1)
+    phone.keyboard.press("Escape")
+    expect(panel).to_be_hidden()
+    expect(phone.locator(".sw-launcher")).to_be_focused()
+    context.close()

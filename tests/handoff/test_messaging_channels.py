@@ -278,3 +278,42 @@ async def test_messaging_config_needs_every_secret() -> None:
                            "SUPPORT_WHATSAPP_VERIFY_TOKEN": "v", "SUPPORT_WHATSAPP_ACCESS_TOKEN": "a"})
     with pytest.raises(ConfigError, match="SUPPORT_TELEGRAM_SECRET"):
         Settings.from_env({"SUPPORT_RASA_TOKEN": "t", "SUPPORT_TELEGRAM_BOT_TOKEN": "1:x"})
+
+
+def test_list_and_template_button_replies_are_read_as_the_chosen_id() -> None:
+    from handoff.channels.whatsapp import parse_webhook
+
+    def payload(message: dict[str, Any]) -> dict[str, Any]:
+        return {"entry": [{"changes": [{"value": {"messages": [
+            {"from": "1", "id": "wamid.x", **message}]}}]}]}
+
+    listed, _ = parse_webhook(payload({"type": "interactive", "interactive": {
+        "type": "list_reply", "list_reply": {"id": "/kb_choose_article", "title": "Refunds"}}}))
+    template, _ = parse_webhook(payload({"type": "button", "button": {"payload": "/affirm", "text": "Yes"}}))
+    image, _ = parse_webhook(payload({"type": "image", "image": {"id": "m1"}}))
+    assert [m.text for m in listed + template] == ["/kb_choose_article", "/affirm"]
+    assert image == []  # not understood yet: dropped, and Meta is still answered 200
+
+
+async def test_after_the_window_a_configured_template_goes_out_instead(
+    aiohttp_client: Any, database_url: str, fake_rasa: FakeRasa,
+    platforms: tuple[FakeGraph, FakeTelegram, str]
+) -> None:
+    graph, _, base = platforms
+    settings = settings_for(database_url, fake_rasa.url)
+    settings = Settings(**{**settings.__dict__, "whatsapp": WhatsAppSettings(
+        VERIFY, APP_SECRET, ACCESS_TOKEN, "1555000", f"{base}/v21.0", template="follow_up:he")})
+    client = await aiohttp_client(create_app(settings))
+    fake_rasa.reply = lambda text: [{"custom": {"handoff": {"reason": "customer_request"}}}]
+    await post_whatsapp(client, whatsapp_body("wamid.T1", "a person please"))
+    await arrival(graph.arrived)
+    admin = await log_in(aiohttp_client, client, *ADMIN)
+    _, queue = await admin.call("GET", "/console/api/queue")
+    cid = queue["waiting"][0]["id"]
+    await admin.call("POST", f"/console/api/conversations/{cid}/claim")
+    async with client.app[QUEUE].sessions.begin() as session:
+        await session.execute(update(ChannelIdentity).values(last_inbound_at=utcnow() - timedelta(hours=25)))
+    await admin.call("POST", f"/console/api/conversations/{cid}/messages", {"text": "Are you there?"})
+    await arrival(graph.arrived)
+    template = [m for m in graph.sent if m["type"] == "template"]
+    assert template and template[-1]["template"] == {"name": "follow_up", "language": {"code": "he"}}
