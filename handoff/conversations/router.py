@@ -158,6 +158,8 @@ class MessageRouter:
             await self._service.return_to_bot(conversation.id, None, "customer_wrote_after_close")
             conversation = await self._service.get(conversation.id)
         if conversation.status != ConversationStatus.BOT.value:
+            if conversation.status == ConversationStatus.WAITING.value:
+                await self._service.note_contact_details(conversation.id, message.text or "")
             await self._service.mark_routed(message)
             self.publish_messages(conversation.id, [message])
             return RouteResult(message, [], conversation.status)

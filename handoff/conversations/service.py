@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +34,9 @@ from handoff.conversations.models import (
 )
 
 ASSISTANT_REF = "rasa"
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+# International or local numbers: 7-15 digits, spaces, dashes, dots or brackets between.
+_PHONE = re.compile(r"(?<![\w•])\+?\d[\d\s().-]{5,18}\d(?!\w)")
 SURVEY_TEXT = "How would you rate the help you got today? Reply 1 (poor) to 5 (excellent)."
 SURVEY_BUTTONS = [{"title": str(score), "payload": str(score)} for score in range(1, 6)]
 
@@ -119,6 +123,34 @@ class ConversationService:
         if conversation is None:
             raise ConversationNotFound("conversation not found")
         return conversation
+
+    async def note_contact_details(self, conversation_id: str, text: str) -> bool:
+        """Keeps an email or phone a waiting customer leaves (the team may answer later).
+
+        Only fills empty fields: what a customer typed never overwrites details on record.
+        """
+        email = _EMAIL.search(text)
+        # 9-15 digits: a phone number, not a date, an order or a postcode
+        phone = next((m for m in _PHONE.finditer(text)
+                      if 9 <= sum(c.isdigit() for c in m.group()) <= 15), None)
+        if not email and not phone:
+            return False
+        async with self._sessions.begin() as session:
+            conversation = await session.get(Conversation, conversation_id)
+            if conversation is None:
+                raise ConversationNotFound("conversation not found")
+            contact = await session.get(Contact, conversation.contact_id)
+            assert contact is not None
+            changed = False
+            if email and not contact.email:
+                contact.email, changed = email.group().lower(), True
+            if phone and not contact.phone:
+                contact.phone, changed = re.sub(r"[^\d+]", "", phone.group()), True
+            if changed:
+                session.add(ConversationEvent(conversation_id=conversation_id,
+                                              type="contact_details_left",
+                                              data={"email": contact.email, "phone": contact.phone}))
+        return changed
 
     async def contact(self, contact_id: str) -> Contact:
         async with self._sessions() as session:

@@ -292,10 +292,13 @@ async def test_outside_business_hours_the_customer_is_told_and_asked_for_a_messa
         body = await (await send(client, cid, auth, text="human")).json()
     assert body["replies"][-1]["payload"] == {"queue": {"offline": True}}
     assert "leave your question" in body["replies"][-1]["text"]
-    # the message they leave is kept for the team: the conversation waits in the queue
-    await send(client, cid, auth, text="call me on +49 30 555 1234 about order 1234")
+    # the message they leave is kept for the team: the conversation waits in the queue,
+    # with the contact details it holds on the contact record
+    await send(client, cid, auth, text="call me on +49 30 555 1234 or noa@example.com, order 1234")
     _, queue = await admin.call("GET", "/console/api/queue")
     assert [row["id"] for row in queue["waiting"]] == [cid]
+    assert queue["waiting"][0]["contact"]["phone"] == "+49305551234"
+    assert queue["waiting"][0]["contact"]["email"] == "noa@example.com"
 
 
 async def test_transcript_export_as_json_and_text(aiohttp_client: Any, app_client: Client) -> None:

@@ -130,7 +130,8 @@ async function openConversation(id, watch) {
   $("admin").hidden = true;
   $("conv-title").textContent = data.contact.name || data.contact.email || `Conversation ${id.slice(0, 8)}`;
   const details = [["Status", data.status], ["Reason", data.handoff_reason], ["Channel", data.channel],
-    ["Language", data.language], ["Waiting since", data.waiting_since]];
+    ["Language", data.language], ["Waiting since", data.waiting_since],
+    ["Customer email", data.contact.email], ["Customer phone", data.contact.phone]];
   for (const handoff of data.handoff_details) {
     for (const [key, value] of Object.entries(handoff)) details.push([key, typeof value === "object" ? JSON.stringify(value) : value]);
   }
