@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 from aiohttp import web
+from redis.asyncio import Redis
 from sqlalchemy import text
 
 from handoff import invoices, migrate
@@ -29,6 +30,7 @@ from handoff.http import MAX_BODY_BYTES, error_middleware
 from handoff.fanout import MESSAGES_TOPIC, QUEUE_TOPIC, Fanout
 from handoff.locks import ConversationLocks
 from handoff.queue import AgentPresence, SupportQueue
+from handoff.redis_backplane import RedisFanout, RedisLocks
 from handoff.team_settings import load_business_hours
 from handoff.webhooks import WebhookSender
 
@@ -67,13 +69,18 @@ async def _conversations(app: web.Application) -> AsyncIterator[None]:
         )
         hours = await load_business_hours(sessions) or settings.business_hours
         queue = SupportQueue(sessions, AgentPresence(), hours)
-        fanout = Fanout()
+        redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+        fanout: Fanout = RedisFanout(redis, settings.redis_prefix) if redis else Fanout()
+        locks: ConversationLocks | RedisLocks = (
+            RedisLocks(redis, settings.redis_prefix) if redis else ConversationLocks())
+        if isinstance(fanout, RedisFanout):
+            await fanout.start()
         app[ENGINE] = engine
         app[SERVICE] = service
         app[QUEUE] = queue
         app[FANOUT] = fanout
         app[AGENTS] = AgentService(sessions)
-        app[ROUTER] = MessageRouter(service, assistant, ConversationLocks(), queue, fanout,
+        app[ROUTER] = MessageRouter(service, assistant, locks, queue, fanout,
                                     settings.handoff_policy)
         adapters: dict[str, ChannelAdapter] = {}
         if settings.whatsapp:
@@ -94,6 +101,10 @@ async def _conversations(app: web.Application) -> AsyncIterator[None]:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if isinstance(fanout, RedisFanout):
+            await fanout.close()
+        if redis is not None:
+            await redis.aclose()
     await engine.dispose()
 
 

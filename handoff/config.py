@@ -37,6 +37,9 @@ class Settings:
     console_origins: tuple[str, ...] = ()
     # Websites allowed to open the chat widget's socket (empty: any; the token guards chats).
     widget_origins: tuple[str, ...] = ()
+    # Redis for fan-out and locks across several instances; empty: in-process (one instance).
+    redis_url: str = ""
+    redis_prefix: str = "support"
     # Messaging apps; None: that channel is off.
     whatsapp: WhatsAppSettings | None = None
     telegram: TelegramSettings | None = None
@@ -79,6 +82,8 @@ class Settings:
                 o.strip().rstrip("/") for o in env.get("SUPPORT_WIDGET_ORIGINS", "").split(",")
                 if o.strip()
             ),
+            redis_url=env.get("SUPPORT_REDIS_URL", ""),
+            redis_prefix=env.get("SUPPORT_REDIS_PREFIX", "support"),
             whatsapp=_whatsapp(env),
             telegram=_telegram(env),
             webhook_url=_http_url(env, "SUPPORT_WEBHOOK_URL", "http://unset") if env.get(

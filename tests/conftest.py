@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 from collections.abc import AsyncIterator, Callable
@@ -66,6 +67,10 @@ class FakeRasa:
         self.status = 200
         self.server: TestServer | None = None
         self.tracker_events: list[tuple[str, Any]] = []
+        # A slow assistant widens any overlap between messages of one conversation.
+        self.delay = 0.0
+        self.in_flight = 0
+        self.most_in_flight = 0
 
     async def _tracker_events(self, request: web.Request) -> web.Response:
         if request.query.get("token") != RASA_TOKEN:
@@ -77,6 +82,13 @@ class FakeRasa:
         if request.headers.get("Authorization") != f"Bearer {RASA_TOKEN}":
             return web.json_response({"error": "missing or wrong token"}, status=401)
         body = await request.json()
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            if self.delay:
+                await asyncio.sleep(self.delay)
+        finally:
+            self.in_flight -= 1
         self.received.append(body)
         if self.status != 200:
             return web.json_response({"error": "assistant failed"}, status=self.status)

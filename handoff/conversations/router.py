@@ -20,6 +20,7 @@ from handoff.conversations.views import message_json
 from handoff.fanout import MESSAGES_TOPIC, QUEUE_TOPIC, Fanout, conversation_topic
 from handoff.handoff_policy import HandoffPolicy
 from handoff.locks import ConversationLocks
+from handoff.redis_backplane import RedisLocks
 from handoff.queue import SupportQueue
 
 logger = logging.getLogger(__name__)
@@ -86,7 +87,7 @@ class MessageRouter:
         self,
         service: ConversationService,
         assistant: AssistantClient,
-        locks: ConversationLocks,
+        locks: ConversationLocks | RedisLocks,
         queue: SupportQueue,
         fanout: Fanout,
         policy: HandoffPolicy,

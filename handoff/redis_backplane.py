@@ -1,0 +1,112 @@
+"""Redis behind the fanout and the per-conversation lock, for several web-service instances.
+
+Same calls as the in-process defaults (`Fanout`, `ConversationLocks`): every event goes
+through Redis pub/sub, so each instance — this one included — hands it to its own open
+screens; a lock is a Redis key set only if absent, with an expiry and a token so only its
+holder releases it. The database stays the source of truth: an event lost while Redis
+restarts costs a screen refresh, never a message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from handoff.fanout import Fanout
+
+logger = logging.getLogger(__name__)
+
+_RELEASE = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end
+"""
+
+
+class LockTimeout(Exception):
+    """Another instance held the conversation's lock for longer than any message takes."""
+
+
+class RedisFanout(Fanout):
+    """Publishes through Redis; delivers what Redis sends back to this instance's subscribers."""
+
+    def __init__(self, redis: Redis, prefix: str = "support") -> None:
+        super().__init__()
+        self._redis, self._prefix = redis, prefix
+        self._outbox: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._listening = asyncio.Event()
+
+    def publish(self, topic: str, event: dict[str, Any]) -> None:
+        # One publisher task keeps events in the order they happened.
+        self._outbox.put_nowait((topic, event))
+
+    async def start(self) -> None:
+        self._tasks = [asyncio.create_task(self._listen()), asyncio.create_task(self._publish())]
+        await asyncio.wait_for(self._listening.wait(), 10)
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _publish(self) -> None:
+        while True:
+            topic, event = await self._outbox.get()
+            payload = json.dumps({"topic": topic, "event": event})
+            for attempt in range(5):
+                try:
+                    await self._redis.publish(f"{self._prefix}:events", payload)
+                    break
+                except RedisError as exc:
+                    logger.warning("fanout publish failed (%r), retrying", exc)
+                    await asyncio.sleep(0.1 * 2 ** attempt)
+
+    async def _listen(self) -> None:
+        while True:
+            try:
+                async with self._redis.pubsub() as pubsub:
+                    await pubsub.subscribe(f"{self._prefix}:events")
+                    self._listening.set()
+                    async for item in pubsub.listen():
+                        if item.get("type") != "message":
+                            continue
+                        data = json.loads(item["data"])
+                        Fanout.publish(self, data["topic"], data["event"])
+            except RedisError as exc:
+                logger.warning("fanout subscription lost (%r); resubscribing", exc)
+                await asyncio.sleep(0.5)
+
+
+class RedisLocks:
+    """One message at a time per conversation across every instance."""
+
+    def __init__(self, redis: Redis, prefix: str = "support", ttl_ms: int = 60_000,
+                 wait_seconds: float = 120.0) -> None:
+        self._redis, self._prefix = redis, prefix
+        self._ttl_ms, self._wait = ttl_ms, wait_seconds
+        self._release = redis.register_script(_RELEASE)
+
+    @asynccontextmanager
+    async def hold(self, conversation_id: str) -> AsyncIterator[None]:
+        key, token = f"{self._prefix}:lock:{conversation_id}", secrets.token_hex(16)
+        delay, loop = 0.002, asyncio.get_running_loop()
+        deadline = loop.time() + self._wait
+        while not await self._redis.set(key, token, nx=True, px=self._ttl_ms):
+            if loop.time() > deadline:
+                raise LockTimeout(f"conversation {conversation_id} stayed locked")
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.05)
+        try:
+            yield
+        finally:
+            await self._release(keys=[key], args=[token])
