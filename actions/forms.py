@@ -8,6 +8,7 @@ form, and its submit action hands the conversation to a person with what was col
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from rasa_sdk import Action, FormValidationAction, Tracker
@@ -31,6 +32,14 @@ DIGRESSION_INTENTS = STOP_INTENTS | frozenset({
     "registration_problems", "newsletter_subscription", "leave_review",
     "contact_customer_service", "greet", "goodbye", "thank", "bot_challenge", "complaint",
 })
+# How to tell that a message holds a value for a slot, so it is an answer, not a digression.
+SLOT_PARSERS: dict[str, Callable[[str], object]] = {
+    "order_number": parsing.parse_order_number,
+    "contact": parsing.parse_contact,
+    "payment_amount": parsing.parse_amount,
+    "payment_date": parsing.parse_date,
+    "payment_method": parsing.parse_payment_method,
+}
 SESSION_SLOTS = ("order_number", "contact", "verified_orders")  # kept between flows
 FLOW_SLOTS = ("cancel_confirmed", "new_address", "refund_items", "refund_reason", "payment_amount",
               "payment_date", "payment_method", "problem_description")
@@ -135,10 +144,20 @@ class StoreFormValidation(FormValidationAction):
 
     def raw_answer(self, tracker: Tracker, slot: str,
                    digressions: frozenset[str] = DIGRESSION_INTENTS) -> dict[str, Any]:
-        """The whole message as the requested slot's candidate, unless it is a digression."""
-        if self.requested(tracker) != slot or steps_aside(tracker, digressions):
+        """The whole message as the requested slot's candidate, unless it is a digression.
+
+        A message that holds a value for the slot is an answer whatever NLU made of it
+        ("visa card" reads like a payment-methods question); only stop and a person win.
+        """
+        if self.requested(tracker) != slot:
             return {}
-        return {slot: tracker.latest_message.get("text") or ""}
+        text = tracker.latest_message.get("text") or ""
+        if steps_aside(tracker, STOP_INTENTS):
+            return {}
+        holds_value = SLOT_PARSERS.get(slot)
+        if steps_aside(tracker, digressions) and not (holds_value and holds_value(text) is not None):
+            return {}
+        return {slot: text}
 
     async def extract_order_number(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]

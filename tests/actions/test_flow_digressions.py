@@ -53,3 +53,24 @@ async def test_a_person_mid_form_gets_the_collected_details() -> None:
     assert handoff["collected"] == {"order_number": "A10001", "payment_amount": "64.50 USD",
                                     "verified": True}
     assert slots["requested_slot"] is None
+
+
+@pytest.mark.parametrize(("text", "intent", "slot", "expected"), [
+    ("visa card", "payment_methods", "payment_method", "card"),
+    ("I paid with PayPal", "payment_methods", "payment_method", "paypal"),
+    ("A10001", "track_order", "order_number", "A10001"),
+])
+async def test_a_message_holding_the_value_is_an_answer_whatever_nlu_thought(
+    store_backend: SqlStoreBackend, text: str, intent: str, slot: str, expected: str,
+) -> None:
+    from actions.billing import ValidatePaymentIssueForm
+
+    form = ValidatePaymentIssueForm() if slot.startswith("payment") else ValidateOrderStatusForm()
+    kwargs = {"form": "payment_issue_form" if slot.startswith("payment") else "order_status_form",
+              "requested_slot": slot}
+    if slot.startswith("payment"):
+        kwargs |= {"order_number": "A10001", "verified_orders": {"A10001": "shipped"}}
+    slots, _ = await run(form, tracker(text, intent, **kwargs))
+    assert slots[slot] == expected
+    slots, _ = await run(form, tracker("stop", "stop", **kwargs))
+    assert slot not in slots  # stop still wins
