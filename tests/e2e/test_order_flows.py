@@ -95,3 +95,42 @@ def test_refund_outside_the_window_is_refused_with_the_reason(system: RunningSys
             break
         reply = " ".join(reply_texts(customer.say(answer)))
     assert "refund window" in reply
+
+
+def answer_until(customer: Customer, answers: list[str], done: str) -> str:
+    """Answers the form's questions in order until a reply contains `done`."""
+    reply = ""
+    for answer in answers:
+        reply = " ".join(reply_texts(customer.say(answer)))
+        if done in reply:
+            return reply
+    raise AssertionError(f"never got {done!r}; last reply: {reply}")
+
+
+def test_payment_problem_opens_a_billing_case(system: RunningSystem) -> None:
+    customer = Customer(system)
+    customer.say("I was charged twice for order A10001")
+    reply = answer_until(customer, [ANNA, "1.234,56 €", "yesterday", "visa card",
+                                    "the money was taken twice from my account"], "billing case")
+    assert "A10001" in reply and "1,234.56" in reply
+
+
+def test_change_address_before_shipping(system: RunningSystem) -> None:
+    customer = Customer(system)
+    customer.say("I need to change the delivery address of order A10006")
+    reply = answer_until(customer, [NOA, "Herzl St 12, Tel Aviv 6100000, Israel", "yes"],
+                         "will be delivered to")
+    assert "Done: order A10006" in reply and "Herzl" in reply
+
+
+def test_refund_request_then_its_status(system: RunningSystem) -> None:
+    customer = Customer(system)
+    customer.say("I want a refund for order A10003")
+    reply = answer_until(customer, [ANNA, "1", "it arrived damaged", "yes"], "refund request")
+    assert "Your refund request" in reply
+    number = next(word.strip(".,:;") for word in reply.split() if word.startswith("R") and
+                  any(c.isdigit() for c in word))
+    status = " ".join(reply_texts(customer.say("where is my refund?")))
+    if number not in status:  # the status flow may ask which order first
+        status = answer_until(customer, ["A10003", ANNA], number)
+    assert number in status
