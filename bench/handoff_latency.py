@@ -85,7 +85,7 @@ async def run(rounds: int, agents: int) -> dict[str, Any]:
         emails = ["admin@localhost"] + [f"agent{i}@bench" for i in range(agents - 1)]
         sessions = [aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) for _ in emails]
         csrf = []
-        for session, email in zip(sessions, emails):
+        for session, email in zip(sessions, emails, strict=True):
             async with session.post(f"{base}/console/api/login",
                                     json={"email": email, "password": PASSWORD}) as r:
                 csrf.append((await r.json())["csrf_token"])

@@ -145,7 +145,7 @@ async def test_messages_of_one_conversation_reach_rasa_in_order(
     assert [m["message"] for m in fake_rasa.received] == stored
     # every reply directly follows the message it answers
     messages = await transcript(client, cid, auth)
-    pairs = list(zip(messages[::2], messages[1::2]))
+    pairs = list(zip(messages[::2], messages[1::2], strict=True))
     assert all(reply["text"] == f"echo: {msg['text']}" for msg, reply in pairs)
 
 
