@@ -141,12 +141,11 @@ class MessageRouter:
 
     async def reroute_unrouted(self) -> int:
         """Routes messages stored before a crash but never passed on; returns how many."""
-        count = 0
-        for message in await self._service.unrouted():
-            async with self._locks.hold(message.conversation_id):
-                await self._route(message)
-            count += 1
-        return count
+        unrouted = await self._service.unrouted()
+        for message in unrouted:
+            # re-checked under the lock: another instance may be routing it right now
+            await self.route_stored(message)
+        return len(unrouted)
 
     async def _route(self, message: Message) -> RouteResult:
         conversation = await self._service.get(message.conversation_id)
