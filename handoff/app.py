@@ -41,6 +41,7 @@ def create_app(settings: Settings) -> web.Application:
     """The web service, ready for `web.run_app` or a test client."""
     app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY_BYTES)
     app[SETTINGS] = settings
+    app[widget.LIMITS] = widget.make_limiters(settings)
     app.cleanup_ctx.append(_conversations)
     app.on_startup.append(_first_admin)
     app.on_startup.append(_reroute_unrouted)

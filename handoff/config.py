@@ -37,6 +37,9 @@ class Settings:
     console_origins: tuple[str, ...] = ()
     # Websites allowed to open the chat widget's socket (empty: any; the token guards chats).
     widget_origins: tuple[str, ...] = ()
+    # Flood limits of the widget: messages per chat window, new chats per client address.
+    widget_messages_per_minute: int = 30
+    widget_new_chats_per_minute: int = 20
     # Redis for fan-out and locks across several instances; empty: in-process (one instance).
     redis_url: str = ""
     redis_prefix: str = "support"
@@ -82,6 +85,8 @@ class Settings:
                 o.strip().rstrip("/") for o in env.get("SUPPORT_WIDGET_ORIGINS", "").split(",")
                 if o.strip()
             ),
+            widget_messages_per_minute=_int(env, "SUPPORT_WIDGET_MESSAGES_PER_MINUTE", 30, 1, 10_000),
+            widget_new_chats_per_minute=_int(env, "SUPPORT_WIDGET_NEW_CHATS_PER_MINUTE", 20, 1, 10_000),
             redis_url=env.get("SUPPORT_REDIS_URL", ""),
             redis_prefix=env.get("SUPPORT_REDIS_PREFIX", "support"),
             whatsapp=_whatsapp(env),

@@ -10,7 +10,8 @@ server -> client
   {"type": "ack", "client_message_id", "message_id", "duplicate"}
   {"type": "typing", "on": true|false}      while the assistant is working on an answer
   {"type": "queue", "position", "eta_minutes"} | {"type": "queue", "offline": true}
-  {"type": "error", "error": "..."}         a mistake the customer's client made
+  {"type": "error", "error": "...", "client_message_id"?, "retry_after"?}
+                                            a mistake, or a flood limit: resend after retry_after
 The socket carries no state of its own: history comes from the database (`after`), and a
 resent `client_message_id` is stored and answered once, so reconnects lose and repeat nothing.
 """
@@ -25,14 +26,30 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from handoff.appkeys import FANOUT, QUEUE, ROUTER, SERVICE, SETTINGS
+from handoff.config import Settings
 from handoff.conversations.errors import ConversationError
 from handoff.conversations.message_text import clean_message_text
 from handoff.conversations.models import Conversation, ConversationStatus
 from handoff.conversations.views import message_json
 from handoff.fanout import QUEUE_TOPIC, conversation_topic
+from handoff.rate_limit import RateLimiter
 
 CHANNEL = "widget"
 routes = web.RouteTableDef()
+LIMITS = web.AppKey("widget_limits", dict)
+
+
+def make_limiters(settings: Settings) -> dict[str, RateLimiter]:
+    """Messages per chat window (bursts of a third of a minute's worth), new chats per address."""
+    return {
+        "messages": RateLimiter(settings.widget_messages_per_minute, 60,
+                                burst=max(5, settings.widget_messages_per_minute // 3)),
+        "new_chats": RateLimiter(settings.widget_new_chats_per_minute, 60),
+    }
+
+
+def _limiters(app: web.Application) -> dict[str, RateLimiter]:
+    return app[LIMITS]
 
 
 class WidgetError(ConversationError):
@@ -48,6 +65,8 @@ async def _hello(request: web.Request, frame: dict[str, Any]) -> tuple[Conversat
     language = frame.get("language")
     if language is not None and (not isinstance(language, str) or len(language) > 16):
         raise WidgetError("'language' must be a short language code")
+    if _limiters(request.app)["new_chats"].retry_after(request.remote or "unknown"):
+        raise WidgetError("too many new chats from your network; please try again in a minute")
     conversation, new_token = await service.start(channel=CHANNEL, language=language)
     return conversation, new_token
 
@@ -148,6 +167,12 @@ async def _handle(request: web.Request, socket: web.WebSocketResponse, conversat
     client_id = frame.get("client_message_id")
     if client_id is not None and (not isinstance(client_id, str) or len(client_id) > 128):
         await socket.send_json({"type": "error", "error": "'client_message_id' must be a short string"})
+        return
+    wait = _limiters(request.app)["messages"].retry_after(conversation_id)
+    if wait:
+        # Not stored; the widget keeps it and sends it again after `retry_after` seconds.
+        await socket.send_json({"type": "error", "error": "you are sending messages very fast",
+                                "client_message_id": client_id, "retry_after": round(wait, 1)})
         return
     try:
         text = clean_message_text(frame.get("text"), request.app[SETTINGS].max_message_chars)

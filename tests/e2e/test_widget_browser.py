@@ -8,7 +8,7 @@ from typing import Any
 from playwright.sync_api import Browser, Page, expect
 
 from tests.e2e.conftest import RunningSystem
-from tests.e2e.test_console_browser import browser, log_in, page  # noqa: F401  (fixtures)
+from tests.e2e.test_console_browser import SCRIPT_PAYLOAD, browser, log_in, page  # noqa: F401
 
 
 def open_chat(page: Page, system: RunningSystem) -> None:
@@ -31,6 +31,9 @@ def test_customer_chats_reloads_and_keeps_the_conversation(
     say(page, "שלום, איפה ההזמנה שלי?")
     hebrew = page.locator(".sw-customer", has_text="שלום")
     expect(hebrew).to_have_attribute("dir", "auto")
+    assert hebrew.evaluate("node => getComputedStyle(node).direction") == "rtl"
+    english = page.locator(".sw-customer", has_text="hello")
+    assert english.evaluate("node => getComputedStyle(node).direction") == "ltr"
     expect(page.locator(".sw-assistant")).to_have_count(2)
 
     page.reload()
@@ -53,9 +56,10 @@ def test_person_joins_replies_and_leaves_with_a_survey(
     console.locator(f'#queue li[data-conversation-id="{cid}"]').click()
     console.click("#claim")
     expect(page.locator(".sw-status")).to_contain_text("Admin joined the conversation")
-    console.fill("#reply", "Hi, Admin here <b>not bold</b>")
+    console.fill("#reply", "Hi, Admin here " + SCRIPT_PAYLOAD)
     console.click("#send")
-    expect(page.locator(".sw-agent")).to_contain_text("<b>not bold</b>")  # text, not HTML
+    expect(page.locator(".sw-agent")).to_contain_text(SCRIPT_PAYLOAD)  # text, not HTML
+    assert page.locator(".sw-agent img, .sw-agent script").count() == 0
 
     console.click("#resolve")
     expect(page.locator(".sw-replies button")).to_have_count(5)

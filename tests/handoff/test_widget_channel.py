@@ -159,3 +159,33 @@ async def test_widget_script_and_demo_page_are_served(app_client: Client) -> Non
     assert script.status == 200 and "SupportWidget" in await script.text()
     page = await app_client.get("/demo")
     assert page.status == 200 and 'src="/widget.js"' in await page.text()
+
+
+async def test_flooding_is_limited_and_nothing_legitimate_is_lost(
+    aiohttp_client: Any, database_url: str, fake_rasa: FakeRasa
+) -> None:
+    from handoff.app import create_app
+    from handoff.config import Settings
+    from tests.handoff.test_console import settings_for
+
+    base = settings_for(database_url, fake_rasa.url)
+    client = await aiohttp_client(create_app(Settings(**{
+        **base.__dict__, "widget_messages_per_minute": 6, "widget_new_chats_per_minute": 2})))
+    socket, _ = await hello(client)
+    for i in range(3):  # a burst of max(5, 6 // 3) = 5 is allowed
+        await socket.send_json({"type": "message", "text": f"m{i}", "client_message_id": f"c{i}"})
+    for i in range(3, 7):
+        await socket.send_json({"type": "message", "text": f"m{i}", "client_message_id": f"c{i}"})
+    limited = await until(socket, "error")
+    assert limited["client_message_id"] == "c5" and limited["retry_after"] > 0
+    stored = len(fake_rasa.received)
+    assert stored == 5
+    await socket.close()
+
+    second, _ = await hello(client)  # a second new chat from this address is fine
+    third = await client.ws_connect("/widget/ws")
+    await third.send_json({"type": "hello"})
+    refused = await until(third, "error")
+    assert "too many new chats" in refused["error"]
+    await second.close()
+    await third.close()

@@ -196,6 +196,9 @@ const state = { socket: null, retries: 0, seen: new Set(), pressed: {}, open: fa
         setStatus(event.offline ? "Our team is away — leave a message"
           : event.position === 1 ? `You are next — about ${event.eta_minutes} min`
           : `You are number ${event.position} in the queue — about ${event.eta_minutes} min`);
+      } else if (event.type === "error" && event.retry_after) {
+        setTimeout(flush, event.retry_after * 1000);  // kept in the outbox: sent again later
+        setStatus("Sending…");
       } else if (event.type === "error") {
         if (event.client_message_id) store.set({ outbox: outbox().filter((i) => i.id !== event.client_message_id) });
         if (/not found/.test(event.error)) store.set({ conversation_id: null, token: null });
