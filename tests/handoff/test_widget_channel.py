@@ -189,3 +189,14 @@ async def test_flooding_is_limited_and_nothing_legitimate_is_lost(
     assert "too many new chats" in refused["error"]
     await second.close()
     await third.close()
+
+
+async def test_an_oversized_frame_closes_that_socket_only(app_client: Client) -> None:  # noqa: F811
+    socket, _ = await hello(app_client)
+    await socket.send_str('{"type": "message", "text": "' + "x" * 70_000 + '"}')
+    closing = await socket.receive(timeout=10)
+    assert closing.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR)
+    assert closing.data == aiohttp.WSCloseCode.MESSAGE_TOO_BIG
+    other, welcome = await hello(app_client)  # the service is fine
+    assert welcome["status"] == "bot"
+    await other.close()
