@@ -135,12 +135,11 @@ async def _changed(request: web.Request, conversation_id: str, messages: list[An
 @routes.post("/console/api/conversations/{conversation_id}/claim")
 async def claim(request: web.Request) -> web.Response:
     agent, conversation_id = await _agent_and_id(request)
-    claimed = await request.app[SERVICE].claim(conversation_id, agent.id, agent.max_chats,
-                                               agent.name)
+    claimed, joined = await request.app[SERVICE].claim(conversation_id, agent.id,
+                                                       agent.max_chats, agent.name)
     router = request.app[ROUTER]
     router.publish_queue_changed(conversation_id)
-    router.publish_messages(conversation_id,
-                            (await request.app[SERVICE].transcript(conversation_id))[-1:])
+    router.publish_messages(conversation_id, [joined])
     return web.json_response(conversation_json(claimed))
 
 

@@ -326,7 +326,7 @@ class ConversationService:
             return list(result)
 
     async def claim(self, conversation_id: str, agent_id: str, max_chats: int,
-                    agent_name: str = "An agent") -> Conversation:
+                    agent_name: str = "An agent") -> tuple[Conversation, Message]:
         """Gives a waiting conversation to one agent; of two agents clicking at once, one wins.
 
         A single conditional UPDATE decides: it matches only while the conversation is still
@@ -359,15 +359,16 @@ class ConversationService:
                 raise AtCapacity(f"you already have {max_chats} open conversations")
             conversation = await session.get(Conversation, conversation_id, populate_existing=True)
             assert conversation is not None
+            joined = self._activity(conversation, f"{agent_name} joined the conversation", now,
+                                    {"agent_joined": agent_id, "agent_name": agent_name})
             session.add_all([
                 Participant(conversation_id=conversation_id, role=AuthorType.AGENT.value,
                             participant_ref=agent_id, joined_at=now),
-                self._activity(conversation, f"{agent_name} joined the conversation", now,
-                               {"agent_joined": agent_id, "agent_name": agent_name}),
+                joined,
                 ConversationEvent(conversation_id=conversation_id, type="claimed",
                                   data={"agent_id": agent_id}, created_at=now),
             ])
-        return conversation
+        return conversation, joined
 
     async def agent_message(
         self, conversation_id: str, agent_id: str, text: str, private: bool = False
@@ -402,10 +403,8 @@ class ConversationService:
             messages = [
                 self._activity(conversation, f"Conversation was resolved ({code})", now,
                                {"resolved": code, "agent_id": agent_id}),
-                Message(conversation_id=conversation_id, message_type=MessageType.OUTGOING.value,
-                        author_type=AuthorType.SYSTEM.value, channel=conversation.channel,
-                        text=SURVEY_TEXT, payload={"buttons": SURVEY_BUTTONS, "survey": "csat"},
-                        created_at=now),
+                self._system_message(conversation, SURVEY_TEXT, now,
+                                     {"buttons": SURVEY_BUTTONS, "survey": "csat"}),
             ]
             session.add_all(messages)
             session.add(ConversationEvent(conversation_id=conversation_id, type="resolved",
@@ -477,11 +476,9 @@ class ConversationService:
             conversation.survey_pending = False
             conversation.status = ConversationStatus.BOT.value
             conversation.assignee_id = None
-            reply = Message(conversation_id=conversation.id,
-                            message_type=MessageType.OUTGOING.value,
-                            author_type=AuthorType.SYSTEM.value, channel=conversation.channel,
-                            text="Thank you for your feedback! If you need anything else, just ask.",
-                            reply_to_id=incoming.id, created_at=now)
+            reply = self._system_message(
+                conversation, "Thank you for your feedback! If you need anything else, just ask.",
+                now, reply_to=incoming)
             session.add(reply)
             session.add(ConversationEvent(conversation_id=conversation.id, type="csat_submitted",
                                           data={"score": score, "comment": comment},
@@ -497,11 +494,7 @@ class ConversationService:
             conversation = await session.get(Conversation, conversation_id)
             if conversation is None:
                 raise ConversationNotFound("conversation not found")
-            message = Message(conversation_id=conversation_id,
-                              message_type=MessageType.OUTGOING.value,
-                              author_type=AuthorType.SYSTEM.value, channel=conversation.channel,
-                              text=text, payload=payload,
-                              reply_to_id=reply_to.id if reply_to else None)
+            message = self._system_message(conversation, text, utcnow(), payload, reply_to)
             session.add(message)
         return message
 
@@ -511,9 +504,7 @@ class ConversationService:
             conversation = await session.get(Conversation, conversation_id)
             if conversation is None:
                 raise ConversationNotFound("conversation not found")
-            note = Message(conversation_id=conversation_id, message_type=MessageType.ACTIVITY.value,
-                           author_type=AuthorType.SYSTEM.value, channel=conversation.channel,
-                           text=text, private=True)
+            note = self._activity(conversation, text, utcnow(), None, private=True)
             session.add(note)
         return note
 
@@ -540,11 +531,24 @@ class ConversationService:
 
     @staticmethod
     def _activity(conversation: Conversation, text: str, now: Any,
-                  payload: dict[str, Any]) -> Message:
+                  payload: dict[str, Any] | None, private: bool = False) -> Message:
+        """A line in the transcript saying what happened (private: agents only)."""
         return Message(conversation_id=conversation.id,
                        message_type=MessageType.ACTIVITY.value,
                        author_type=AuthorType.SYSTEM.value, channel=conversation.channel,
-                       text=text, payload=payload, created_at=now)
+                       text=text, payload=payload, private=private, created_at=now)
+
+    @staticmethod
+    def _system_message(conversation: Conversation, text: str, now: Any,
+                        payload: dict[str, Any] | None = None,
+                        reply_to: Message | None = None) -> Message:
+        """Something the service itself tells the customer (survey, thanks, queue place)."""
+        return Message(conversation_id=conversation.id,
+                       message_type=MessageType.OUTGOING.value,
+                       author_type=AuthorType.SYSTEM.value, channel=conversation.channel,
+                       text=text, payload=payload,
+                       reply_to_id=reply_to.id if reply_to is not None else None,
+                       created_at=now)
 
     async def _by_source_id(self, conversation_id: str, source_id: str) -> Message | None:
         async with self._sessions() as session:
@@ -578,16 +582,10 @@ class ConversationService:
         conversation.priority = handoff_priority(request.reason)
         if conversation.language and conversation.language != "en":
             conversation.required_skills = [f"language:{conversation.language}"]
-        activity = Message(
-            conversation_id=conversation_id,
-            message_type=MessageType.ACTIVITY.value,
-            author_type=AuthorType.SYSTEM.value,
-            channel=conversation.channel,
-            text=f"Conversation was handed to the support team (reason: {request.reason})",
-            payload={"handoff": {"reason": request.reason, **request.details}},
-            reply_to_id=incoming.id if incoming is not None else None,
-            created_at=now,
-        )
+        activity = ConversationService._activity(
+            conversation, f"Conversation was handed to the support team (reason: {request.reason})",
+            now, {"handoff": {"reason": request.reason, **request.details}})
+        activity.reply_to_id = incoming.id if incoming is not None else None
         session.add(activity)
         session.add(
             ConversationEvent(
