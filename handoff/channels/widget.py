@@ -48,10 +48,6 @@ def make_limiters(settings: Settings) -> dict[str, RateLimiter]:
     }
 
 
-def _limiters(app: web.Application) -> dict[str, RateLimiter]:
-    return app[LIMITS]
-
-
 class WidgetError(ConversationError):
     status = 400
 
@@ -65,7 +61,7 @@ async def _hello(request: web.Request, frame: dict[str, Any]) -> tuple[Conversat
     language = frame.get("language")
     if language is not None and (not isinstance(language, str) or len(language) > 16):
         raise WidgetError("'language' must be a short language code")
-    if _limiters(request.app)["new_chats"].retry_after(request.remote or "unknown"):
+    if request.app[LIMITS]["new_chats"].retry_after(request.remote or "unknown"):
         raise WidgetError("too many new chats from your network; please try again in a minute")
     conversation, new_token = await service.start(channel=CHANNEL, language=language)
     return conversation, new_token
@@ -104,7 +100,9 @@ async def _serve(request: web.Request, socket: web.WebSocketResponse, conversati
         last_sent = await _send_history(request, socket, conversation.id,
                                         after if isinstance(after, int) else 0)
         await _send_queue(request, socket, conversation.id)
-        pusher = asyncio.create_task(_push(request, socket, conversation.id, events, last_sent))
+        waiting = conversation.status == ConversationStatus.WAITING.value
+        pusher = asyncio.create_task(
+            _push(request, socket, conversation.id, events, last_sent, waiting))
         try:
             async for frame in socket:
                 if frame.type != WSMsgType.TEXT:
@@ -133,25 +131,50 @@ async def _send_queue(request: web.Request, socket: web.WebSocketResponse,
                                 "eta_minutes": spot.eta_minutes})
 
 
+def still_waiting(waiting: bool, payload: dict[str, Any] | None) -> bool:
+    """Whether the chat is in the queue after a message with this payload (the same activity
+    markers the widget shows: handoff and queue place in, an agent joining or a close out)."""
+    payload = payload or {}
+    transfer = payload.get("transfer") or {}
+    if "handoff" in payload or "queue" in payload or "to_skill" in transfer:
+        return True
+    if {"agent_joined", "resolved", "returned_to_bot"} & payload.keys() or "to_agent" in transfer:
+        return False
+    return waiting
+
+
 async def _push(request: web.Request, socket: web.WebSocketResponse, conversation_id: str,
-                events: asyncio.Queue[dict[str, Any]], last_sent: int) -> None:
-    """Forwards new customer-visible messages (never private notes) and queue moves."""
-    last_spot = None
+                events: asyncio.Queue[dict[str, Any]], last_sent: int, waiting: bool) -> None:
+    """Forwards new customer-visible messages (never private notes) and queue moves.
+
+    The queue is asked for this chat's place only while the chat waits: with thousands of
+    chats open, a queue change must not cost a query for each of them.
+    """
+    last_spot: tuple[int, int] | None = None
+
+    async def tell_place() -> None:
+        nonlocal last_spot
+        spot = await request.app[QUEUE].spot(conversation_id)
+        current = (spot.position, spot.eta_minutes) if spot else None
+        if spot is not None and current != last_spot:
+            await socket.send_json({"type": "queue", "position": spot.position,
+                                    "eta_minutes": spot.eta_minutes})
+        last_spot = current
+
     while not socket.closed:
         event = await events.get()
         if event["topic"] == QUEUE_TOPIC:
-            spot = await request.app[QUEUE].spot(conversation_id)
-            current = (spot.position, spot.eta_minutes) if spot else None
-            if spot is not None and current != last_spot:
-                await socket.send_json({"type": "queue", "position": spot.position,
-                                        "eta_minutes": spot.eta_minutes})
-            last_spot = current
+            if waiting:
+                await tell_place()
             continue
         message = event.get("message") or {}
         if event.get("type") != "message" or message.get("private") or message["id"] <= last_sent:
             continue
         last_sent = message["id"]
         await socket.send_json({"type": "message", "message": message})
+        was_waiting, waiting = waiting, still_waiting(waiting, message.get("payload"))
+        if waiting and not was_waiting:  # just joined the queue: its place, right away
+            await tell_place()
 
 
 async def _handle(request: web.Request, socket: web.WebSocketResponse, conversation_id: str,
@@ -168,7 +191,7 @@ async def _handle(request: web.Request, socket: web.WebSocketResponse, conversat
     if client_id is not None and (not isinstance(client_id, str) or len(client_id) > 128):
         await socket.send_json({"type": "error", "error": "'client_message_id' must be a short string"})
         return
-    wait = _limiters(request.app)["messages"].retry_after(conversation_id)
+    wait = request.app[LIMITS]["messages"].retry_after(conversation_id)
     if wait:
         # Not stored; the widget keeps it and sends it again after `retry_after` seconds.
         await socket.send_json({"type": "error", "error": "you are sending messages very fast",

@@ -200,3 +200,23 @@ async def test_an_oversized_frame_closes_that_socket_only(app_client: Client) ->
     other, welcome = await hello(app_client)  # the service is fine
     assert welcome["status"] == "bot"
     await other.close()
+
+
+@pytest.mark.parametrize(("waiting", "payload", "after"), [
+    (False, {"handoff": {"reason": "customer_request"}}, True),
+    (False, {"queue": {"position": 2, "eta_minutes": 8}}, True),
+    (True, {"agent_joined": "a1", "agent_name": "Ada"}, False),
+    (True, {"transfer": {"to_skill": None}}, True),
+    (False, {"transfer": {"to_skill": "language:he"}}, True),
+    (True, {"transfer": {"to_agent": "a2"}}, False),
+    (True, {"resolved": "answered"}, False),
+    (False, {"returned_to_bot": "agent_handback"}, False),
+    (True, None, True),
+    (False, {"buttons": []}, False),
+])
+def test_whether_a_chat_still_waits_follows_its_activity(
+    waiting: bool, payload: dict[str, Any] | None, after: bool
+) -> None:
+    from handoff.channels.widget import still_waiting
+
+    assert still_waiting(waiting, payload) is after
