@@ -77,14 +77,8 @@ class Settings:
                 low_confidence_turns=_int(env, "SUPPORT_HANDOFF_LOW_CONFIDENCE_TURNS", 2, 0, 10),
                 frustration_threshold=_float(env, "SUPPORT_FRUSTRATION_THRESHOLD", 2.0, 0.5, 100.0),
             ),
-            console_origins=tuple(
-                o.strip().rstrip("/") for o in env.get("SUPPORT_CONSOLE_ORIGINS", "").split(",")
-                if o.strip()
-            ),
-            widget_origins=tuple(
-                o.strip().rstrip("/") for o in env.get("SUPPORT_WIDGET_ORIGINS", "").split(",")
-                if o.strip()
-            ),
+            console_origins=_origins(env, "SUPPORT_CONSOLE_ORIGINS"),
+            widget_origins=_origins(env, "SUPPORT_WIDGET_ORIGINS"),
             widget_messages_per_minute=_int(env, "SUPPORT_WIDGET_MESSAGES_PER_MINUTE", 30, 1, 10_000),
             widget_new_chats_per_minute=_int(env, "SUPPORT_WIDGET_NEW_CHATS_PER_MINUTE", 20, 1, 10_000),
             redis_url=env.get("SUPPORT_REDIS_URL", ""),
@@ -109,6 +103,11 @@ class Settings:
                 "(./assistant up generates one)"
             )
         return settings
+
+
+def _origins(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    """A comma-separated list of web origins, e.g. `https://shop.example,https://m.shop.example`."""
+    return tuple(o.strip().rstrip("/") for o in env.get(name, "").split(",") if o.strip())
 
 
 def _required(env: Mapping[str, str], names: tuple[str, ...], why: str) -> dict[str, str]:

@@ -61,10 +61,8 @@ class AgentService:
             raise InvalidAgent("name must be 1-200 characters")
         if len(password) < MIN_PASSWORD_LENGTH:
             raise InvalidAgent(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
-        if role not in {r.value for r in Role}:
-            raise InvalidAgent("role must be 'agent' or 'admin'")
-        if not 1 <= max_chats <= 50:
-            raise InvalidAgent("max_chats must be between 1 and 50")
+        _check_role(role)
+        _check_max_chats(max_chats)
         # argon2 is deliberately slow: hash off the event loop so other customers don't wait.
         password_hash = await asyncio.to_thread(_hasher.hash, password)
         agent = Agent(email=email, name=name.strip(), password_hash=password_hash,
@@ -101,15 +99,11 @@ class AgentService:
             if skills is not None:
                 agent.skills = sorted(set(skills))
             if max_chats is not None:
-                if not 1 <= max_chats <= 50:
-                    raise InvalidAgent("max_chats must be between 1 and 50")
-                agent.max_chats = max_chats
+                agent.max_chats = _check_max_chats(max_chats)
             if active is not None:
                 agent.active = active
             if role is not None:
-                if role not in {r.value for r in Role}:
-                    raise InvalidAgent("role must be 'agent' or 'admin'")
-                agent.role = role
+                agent.role = _check_role(role)
         return agent
 
     async def log_in(self, email: str, password: str) -> tuple[Agent, str, str]:
@@ -153,6 +147,18 @@ class AgentService:
     async def log_out(self, token: str) -> None:
         async with self._sessions.begin() as session:
             await session.execute(delete(AgentSession).where(AgentSession.token_hash == _digest(token)))
+
+
+def _check_role(role: str) -> str:
+    if role not in {r.value for r in Role}:
+        raise InvalidAgent("role must be 'agent' or 'admin'")
+    return role
+
+
+def _check_max_chats(max_chats: int) -> int:
+    if not 1 <= max_chats <= 50:
+        raise InvalidAgent("max_chats must be between 1 and 50")
+    return max_chats
 
 
 def _verify(password_hash: str, password: str) -> bool:
