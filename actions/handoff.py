@@ -8,8 +8,11 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ActiveLoop, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-# The custom payload the web service looks for in Rasa's replies (handoff/router.py).
+# The custom payloads the web service looks for in Rasa's replies (handoff/conversations/router.py).
 HANDOFF_KEY = "handoff"
+# A fact the reports and the customer record need (an order looked up, an article answered);
+# stored as a conversation event, never shown to the customer.
+RECORD_KEY = "record"
 
 # Why a person is needed, by the intent that asked for one.
 REASON_BY_INTENT = {
@@ -21,6 +24,11 @@ REASON_BY_INTENT = {
 def handoff_payload(reason: str, **details: Any) -> dict[str, Any]:
     """The JSON message an action sends to make the web service hand the conversation off."""
     return {HANDOFF_KEY: {"reason": reason, **details}}
+
+
+def record_payload(event_type: str, **data: Any) -> dict[str, Any]:
+    """The JSON message an action sends to have the web service store `event_type` with `data`."""
+    return {RECORD_KEY: {"type": event_type, "data": data}}
 
 
 class ActionHandoffToHuman(Action):

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from actions.handoff import HANDOFF_KEY
+from actions.handoff import HANDOFF_KEY, RECORD_KEY
 from handoff.assistant import AssistantClient, AssistantTurn, AssistantUnavailable
 from handoff.conversations.models import Conversation, ConversationStatus, Message, utcnow
 from handoff.conversations.service import ConversationService, HandoffRequest, Reply
@@ -62,10 +62,24 @@ class RouteResult:
     duplicate: bool = False
 
 
-def parse_replies(raw: list[dict[str, Any]]) -> tuple[list[Reply], HandoffRequest | None]:
-    """Splits Rasa's replies into what the customer sees and a handoff instruction, if any."""
+# What an action may record: lower-case words, so a reply cannot forge the service's own events.
+RECORD_TYPE = re.compile(r"^(kb|order|invoice|refund|billing|identity|flow)_[a-z_]{1,40}$")
+
+
+@dataclass(frozen=True)
+class ParsedReplies:
+    """Rasa's replies split into what the customer sees, a handoff, and facts to record."""
+
+    replies: list[Reply]
+    handoff: HandoffRequest | None
+    records: list[tuple[str, dict[str, Any]]]
+
+
+def parse_replies(raw: list[dict[str, Any]]) -> ParsedReplies:
+    """Splits Rasa's replies into what the customer sees, a handoff instruction and records."""
     replies: list[Reply] = []
     handoff: HandoffRequest | None = None
+    records: list[tuple[str, dict[str, Any]]] = []
     for item in raw:
         custom = item.get("custom")
         if isinstance(custom, dict) and isinstance(custom.get(HANDOFF_KEY), dict):
@@ -73,11 +87,19 @@ def parse_replies(raw: list[dict[str, Any]]) -> tuple[list[Reply], HandoffReques
             reason = str(details.pop("reason", "") or "assistant_request")
             handoff = HandoffRequest(reason=reason, details=details)
             continue
+        if isinstance(custom, dict) and isinstance(custom.get(RECORD_KEY), dict):
+            record = custom[RECORD_KEY]
+            event_type, data = record.get("type"), record.get("data")
+            if isinstance(event_type, str) and RECORD_TYPE.match(event_type):
+                records.append((event_type, data if isinstance(data, dict) else {}))
+            else:
+                logger.warning("ignored a record of unknown type %r from the assistant", event_type)
+            continue
         text = item.get("text") if isinstance(item.get("text"), str) else None
         extra = {k: v for k, v in item.items() if k not in ("recipient_id", "text")}
         if text or extra:
             replies.append(Reply(text=text, payload=extra or None))
-    return replies, handoff
+    return ParsedReplies(replies, handoff, records)
 
 
 class MessageRouter:
@@ -170,10 +192,12 @@ class MessageRouter:
         escalation = self._policy.before_assistant(recent)
         turn: AssistantTurn | None = None
         handoff: HandoffRequest | None
+        records: list[tuple[str, dict[str, Any]]] = []
         if escalation is not None:
             replies, handoff = [escalation[0]], escalation[1]
         else:
-            replies, handoff, turn = await self._assistant_turn(conversation, message)
+            parsed, turn = await self._assistant_turn(conversation, message)
+            replies, handoff, records = parsed.replies, parsed.handoff, parsed.records
         if turn is not None and handoff is None:
             previous = await self._service.recent_intents(
                 conversation.id, self._policy.low_confidence_turns - 1)
@@ -182,7 +206,8 @@ class MessageRouter:
                 replies, handoff = [*replies, escalation[0]], escalation[1]
         understood = None if turn is None else {
             "intent": turn.intent, "confidence": turn.confidence, "top_intent": turn.top_intent}
-        stored = await self._service.record_assistant_turn(message, replies, handoff, understood)
+        stored = await self._service.record_assistant_turn(
+            message, replies, handoff, understood, records)
         status = conversation.status
         if handoff is not None:
             status = ConversationStatus.WAITING.value
@@ -193,18 +218,19 @@ class MessageRouter:
 
     async def _assistant_turn(
         self, conversation: Conversation, message: Message
-    ) -> tuple[list[Reply], HandoffRequest | None, AssistantTurn | None]:
+    ) -> tuple[ParsedReplies, AssistantTurn | None]:
         """Rasa's replies, or an apology and a handoff when Rasa cannot answer."""
         metadata = {"channel": message.channel, "language": conversation.language}
         try:
             turn = await self._assistant.send(conversation.id, message.text or "", metadata)
-            replies, handoff = parse_replies(turn.replies)
-            if not replies and handoff is None:
+            parsed = parse_replies(turn.replies)
+            if not parsed.replies and parsed.handoff is None:
                 raise AssistantUnavailable("the assistant sent no reply", "assistant_no_reply")
         except AssistantUnavailable as exc:
             logger.warning("conversation %s: %s; handing off", conversation.id, exc)
-            return [Reply(text=TROUBLE_TEXT)], HandoffRequest(reason=exc.reason), None
-        return replies, handoff, turn
+            return ParsedReplies([Reply(text=TROUBLE_TEXT)], HandoffRequest(reason=exc.reason),
+                                 []), None
+        return parsed, turn
 
     async def _announce_wait(self, conversation_id: str, incoming: Message) -> Message:
         """Says what happens next: the place in the queue, or that the team is away."""

@@ -212,17 +212,23 @@ class ConversationService:
         replies: list[Reply],
         handoff: HandoffRequest | None = None,
         understood: dict[str, Any] | None = None,
+        records: list[tuple[str, dict[str, Any]]] | None = None,
     ) -> list[Message]:
         """Stores the assistant's replies to `incoming`, marks it routed, and hands off if asked.
 
         `understood` (intent, confidence) is kept as a `message_understood` event: the
-        handoff policy and the reports read it.
+        handoff policy and the reports read it. `records` are the facts the actions asked to
+        keep (an order looked up, an article answered), stored in the same transaction.
         """
         async with self._sessions.begin() as session:
             if understood is not None:
                 session.add(ConversationEvent(
                     conversation_id=incoming.conversation_id, type="message_understood",
                     data={"message_id": incoming.id, **understood}))
+            session.add_all(
+                ConversationEvent(conversation_id=incoming.conversation_id, type=event_type,
+                                  data={"message_id": incoming.id, **data})
+                for event_type, data in records or [])
             stored = [
                 Message(
                     conversation_id=incoming.conversation_id,

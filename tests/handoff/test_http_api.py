@@ -10,6 +10,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from handoff.app import create_app
+from handoff.appkeys import SERVICE
 from handoff.config import Settings
 from tests.conftest import RASA_TOKEN, FakeRasa, unused_port
 
@@ -108,6 +109,29 @@ async def test_handoff_payload_marks_conversation_waiting_and_silences_assistant
     assert conversation["handoff_reason"] == "customer_request"
     texts = [m["text"] for m in await transcript(client, cid, auth)]
     assert "hello? anyone?" in texts  # stored for the agent, not lost
+
+
+async def test_records_from_actions_are_stored_as_events_and_never_shown(
+    client: Client, fake_rasa: FakeRasa
+) -> None:
+    fake_rasa.reply = lambda text: [
+        {"text": "Your order A10001 has shipped."},
+        {"custom": {"record": {"type": "order_viewed", "data": {"order": "A10001"}}}},
+        # a reply may not forge the service's own events, nor send a malformed record
+        {"custom": {"record": {"type": "resolved", "data": {}}}},
+        {"custom": {"record": {"type": "kb_answered", "data": "not a dict"}}},
+    ]
+    cid, auth = await start(client)
+    body = await (await send(client, cid, auth, text="where is A10001")).json()
+    assert [r["text"] for r in body["replies"]] == ["Your order A10001 has shipped."]
+    assert [m["text"] for m in await transcript(client, cid, auth)] == [
+        "where is A10001", "Your order A10001 has shipped."]
+    service = client.app[SERVICE]
+    events = [(e.type, e.data) for e in await service.events(cid)
+              if e.type not in ("conversation_created", "message_understood")]
+    message_id = body["message"]["id"]
+    assert events == [("order_viewed", {"message_id": message_id, "order": "A10001"}),
+                      ("kb_answered", {"message_id": message_id})]
 
 
 async def test_retried_send_is_stored_once_and_gets_the_same_replies(
