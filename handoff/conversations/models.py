@@ -78,6 +78,11 @@ class Contact(Base):
     email: Mapped[str | None] = mapped_column(String(320))
     phone: Mapped[str | None] = mapped_column(String(40))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # What agents keep about the customer (handoff/contacts/service.py validates edits).
+    notes: Mapped[str | None] = mapped_column(Text)
+    tags: Mapped[list[str]] = mapped_column(default=list)
+    # Set when the contact was erased on request: the row stays so conversations still count.
+    erased_at: Mapped[datetime | None]
 
 
 class Conversation(Base):

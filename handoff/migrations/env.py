@@ -6,6 +6,7 @@ from alembic import context
 
 import handoff.agents.models  # noqa: F401  (registers the agents' tables)
 import handoff.channels.messaging  # noqa: F401  (registers identities and deliveries)
+import handoff.contacts.models  # noqa: F401  (registers contact identities and the audit trail)
 import handoff.team_settings  # noqa: F401  (registers the team settings table)
 import handoff.webhooks  # noqa: F401  (registers the webhook cursor table)
 from handoff.conversations.models import Base

@@ -1,0 +1,1 @@
+"""One customer record across channels: identities, the contact page, privacy (export, erase, retention)."""
