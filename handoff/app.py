@@ -31,6 +31,7 @@ from handoff.fanout import MESSAGES_TOPIC, QUEUE_TOPIC, Fanout
 from handoff.locks import ConversationLocks
 from handoff.queue import AgentPresence, SupportQueue
 from handoff.redis_backplane import RedisFanout, RedisLocks
+from handoff.reports import api as reports_api
 from handoff.team_settings import load_business_hours
 from handoff.webhooks import WebhookSender
 
@@ -54,6 +55,7 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(console_api.routes)
     app.add_routes(console_live.routes)
     app.add_routes(console_pages.routes)
+    app.add_routes(reports_api.routes)
     app.add_routes(invoices.routes)
     return app
 

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 from handoff.business_hours import ALWAYS_OPEN, BusinessHours, BusinessHoursError
 from handoff.channels.settings import TelegramSettings, WhatsAppSettings
 from handoff.handoff_policy import HandoffPolicy
+from handoff.reports.sla import ServiceLevels
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -55,6 +56,9 @@ class Settings:
     admin_password_file: Path = PROJECT_ROOT / "var" / "console-admin.txt"
     # Signs invoice download links (shared with the action server); empty: var/link-secret.
     link_secret: str = ""
+    # Reports: service-level targets, and the optional 0-10 NPS question (0 days: never asked).
+    service_levels: ServiceLevels = ServiceLevels()
+    nps_every_days: int = 0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -91,6 +95,10 @@ class Settings:
             admin_email=env.get("SUPPORT_ADMIN_EMAIL", "admin@localhost"),
             admin_password=env.get("SUPPORT_ADMIN_PASSWORD", ""),
             link_secret=env.get("SUPPORT_LINK_SECRET", ""),
+            service_levels=ServiceLevels(
+                first_reply_seconds=_int(env, "SUPPORT_SLA_FIRST_REPLY_SECONDS", 120, 1, 7 * 86400),
+                resolution_seconds=_int(env, "SUPPORT_SLA_RESOLUTION_SECONDS", 86400, 1, 90 * 86400)),
+            nps_every_days=_int(env, "SUPPORT_NPS_EVERY_DAYS", 0, 0, 3650),
         )
         if settings.admin_password and len(settings.admin_password) < 10:
             raise ConfigError("SUPPORT_ADMIN_PASSWORD must be at least 10 characters")

@@ -15,6 +15,7 @@ from handoff.conversations.models import Base, new_id, utcnow
 class Role(str, enum.Enum):
     AGENT = "agent"
     ADMIN = "admin"  # also manages agents, skills and business hours
+    MANAGER = "manager"  # reads the reports dashboard; answers customers like an agent
 
 
 class Agent(Base):

@@ -151,7 +151,7 @@ class AgentService:
 
 def _check_role(role: str) -> str:
     if role not in {r.value for r in Role}:
-        raise InvalidAgent("role must be 'agent' or 'admin'")
+        raise InvalidAgent("role must be 'agent', 'manager' or 'admin'")
     return role
 
 

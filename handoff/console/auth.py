@@ -37,6 +37,14 @@ async def current_admin(request: web.Request) -> Agent:
     return agent
 
 
+async def current_manager(request: web.Request) -> Agent:
+    """Managers and admins read the reports; agents cannot."""
+    agent, _ = await current_agent(request)
+    if agent.role not in (Role.MANAGER.value, Role.ADMIN.value):
+        raise Forbidden("only managers and admins may see the reports")
+    return agent
+
+
 def set_session_cookie(response: web.StreamResponse, token: str, secure: bool) -> None:
     response.set_cookie(COOKIE, token, httponly=True, samesite="Strict", secure=secure,
                         path="/console", max_age=12 * 3600)

@@ -16,7 +16,7 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
 routes = web.RouteTableDef()
 
 
-def _file(path: Path, content_type: str) -> web.FileResponse:
+def serve_file(path: Path, content_type: str) -> web.FileResponse:
     response = web.FileResponse(path, headers={
         "Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff",
         "Referrer-Policy": "no-referrer", "Cache-Control": "no-cache",
@@ -26,7 +26,7 @@ def _file(path: Path, content_type: str) -> web.FileResponse:
 
 @routes.get("/console")
 async def console_page(request: web.Request) -> web.FileResponse:
-    return _file(CONSOLE_DIR / "index.html", "text/html; charset=utf-8")
+    return serve_file(CONSOLE_DIR / "index.html", "text/html; charset=utf-8")
 
 
 @routes.get("/console/static/{name}")
@@ -36,4 +36,14 @@ async def console_asset(request: web.Request) -> web.FileResponse:
     path = CONSOLE_DIR / name
     if Path(name).name != name or path.suffix not in types or not path.is_file():
         raise web.HTTPNotFound()
-    return _file(path, types[path.suffix])
+    return serve_file(path, types[path.suffix])
+
+
+@routes.get("/console/static/vendor/{name}")
+async def vendor_asset(request: web.Request) -> web.FileResponse:
+    """Third-party scripts bundled with the project (no CDN); see web/console/vendor/README."""
+    name = request.match_info["name"]
+    path = CONSOLE_DIR / "vendor" / name
+    if Path(name).name != name or path.suffix != ".js" or not path.is_file():
+        raise web.HTTPNotFound()
+    return serve_file(path, "text/javascript; charset=utf-8")
