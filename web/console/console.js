@@ -49,6 +49,7 @@ function loggedIn(me) {
   $("app").hidden = false;
   $("me").textContent = `${me.agent.name} (${me.agent.role})`;
   $("open-admin").hidden = me.agent.role !== "admin";
+  $("open-reports").hidden = !["manager", "admin"].includes(me.agent.role);
   connect();
   refreshQueue();
 }
