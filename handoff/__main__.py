@@ -28,7 +28,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "migrate":
         asyncio.run(_migrate(settings.database_url))
         return 0
-    web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None)
+    try:
+        web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None)
+    except ConfigError as exc:  # a start-up check (handoff/preflight.py) refused to serve
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

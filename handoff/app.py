@@ -12,9 +12,9 @@ from aiohttp import web
 from redis.asyncio import Redis
 from sqlalchemy import text
 
-from handoff import invoices, migrate
+from handoff import invoices, preflight
 from handoff.agents.service import AgentService
-from handoff.appkeys import AGENTS, ENGINE, FANOUT, MESSAGING, QUEUE, ROUTER, SERVICE, SETTINGS
+from handoff.appkeys import AGENTS, ENGINE, FANOUT, JOBS, MESSAGING, QUEUE, ROUTER, SERVICE, SETTINGS
 from handoff.assistant import AssistantClient
 from handoff.channels import http_api, telegram, whatsapp, widget
 from handoff.channels.messaging import ChannelAdapter, MessagingHub
@@ -28,7 +28,9 @@ from handoff.conversations.service import ConversationService
 from handoff.db import create_engine, session_factory
 from handoff.http import MAX_BODY_BYTES, error_middleware
 from handoff.fanout import MESSAGES_TOPIC, QUEUE_TOPIC, Fanout
+from handoff.jobs import SingleRunner, sweep_unrouted
 from handoff.locks import ConversationLocks
+from handoff.presence import SharedPresence
 from handoff.queue import AgentPresence, SupportQueue
 from handoff.redis_backplane import RedisFanout, RedisLocks
 from handoff.reports import api as reports_api
@@ -63,16 +65,22 @@ def create_app(settings: Settings) -> web.Application:
 async def _conversations(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     engine = create_engine(settings.database_url)
-    await migrate.upgrade(engine)
+    redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+    try:
+        await preflight.check(settings, engine, redis)
+    except BaseException:
+        await engine.dispose()
+        if redis is not None:
+            await redis.aclose()
+        raise
     async with aiohttp.ClientSession() as http:
         sessions = session_factory(engine)
         service = ConversationService(sessions)
-        assistant = AssistantClient(
-            http, settings.rasa_url, settings.rasa_token, settings.rasa_timeout_seconds
-        )
+        assistant = AssistantClient(http, settings.rasa_urls or (settings.rasa_url,),
+                                    settings.rasa_token, settings.rasa_timeout_seconds)
         hours = await load_business_hours(sessions) or settings.business_hours
-        queue = SupportQueue(sessions, AgentPresence(), hours)
-        redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+        presence = SharedPresence(redis, settings.redis_prefix) if redis else AgentPresence()
+        queue = SupportQueue(sessions, presence, hours)
         fanout: Fanout = RedisFanout(redis, settings.redis_prefix) if redis else Fanout()
         locks: ConversationLocks | RedisLocks = (
             RedisLocks(redis, settings.redis_prefix) if redis else ConversationLocks())
@@ -92,18 +100,25 @@ async def _conversations(app: web.Application) -> AsyncIterator[None]:
             adapters[telegram.CHANNEL] = telegram.TelegramAdapter(settings.telegram, http)
         hub = MessagingHub(sessions, service, app[ROUTER], adapters, settings.max_message_chars)
         app[MESSAGING] = hub
-        tasks = []
+        # Jobs that read an outbox run on one instance at a time (handoff/jobs.py).
+        app[JOBS] = jobs = SingleRunner(engine)
+        tasks = [asyncio.create_task(jobs.run("reroute", lambda: sweep_unrouted(
+            app[ROUTER].reroute_unrouted, settings.reroute_every_seconds)))]
+        if isinstance(presence, SharedPresence):
+            tasks.append(asyncio.create_task(presence.run()))
         if adapters:
-            tasks += [asyncio.create_task(hub.run()),
+            tasks += [asyncio.create_task(jobs.run("messaging", hub.run)),
                       asyncio.create_task(_wake_on(fanout, MESSAGES_TOPIC, hub.wake))]
         if settings.webhook_url:
             sender = WebhookSender(sessions, http, settings.webhook_url, settings.webhook_secret)
-            tasks += [asyncio.create_task(sender.run()),
+            tasks += [asyncio.create_task(jobs.run("webhooks", sender.run)),
                       asyncio.create_task(_wake_on(fanout, QUEUE_TOPIC, sender.wake))]
         yield
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if isinstance(presence, SharedPresence):
+            await presence.leave()
         if isinstance(fanout, RedisFanout):
             await fanout.close()
         if redis is not None:

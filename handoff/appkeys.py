@@ -11,6 +11,7 @@ from handoff.agents.service import AgentService
 from handoff.channels.messaging import MessagingHub
 from handoff.conversations.service import ConversationService
 from handoff.fanout import Fanout
+from handoff.jobs import SingleRunner
 from handoff.queue import SupportQueue
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -21,3 +22,4 @@ QUEUE = web.AppKey("support_queue", SupportQueue)
 FANOUT = web.AppKey("fanout", Fanout)
 AGENTS = web.AppKey("agent_service", AgentService)
 MESSAGING = web.AppKey("messaging_hub", MessagingHub)
+JOBS = web.AppKey("single_runner", SingleRunner)

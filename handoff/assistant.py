@@ -1,14 +1,29 @@
-"""The web service's client for the Rasa server: sends a customer's message, returns the replies."""
+"""The web service's client for the Rasa servers: sends a customer's message, returns the replies.
+
+With several Rasa servers (SUPPORT_RASA_URLS, sharing one SQL tracker store) each
+conversation has a home server picked from its id, which spreads conversations evenly and
+keeps one conversation on one server while it is up. A server whose port refuses the
+connection is skipped for `down_seconds` and the message goes to the next one: a refused
+connection means the message never reached it, so it cannot be processed twice. Any other
+failure (timeout, 5xx) may have happened mid-processing and is not retried elsewhere. The
+router's per-conversation lock already keeps two messages of one conversation from being
+in flight at once, whichever server they go to.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
+import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 
 CHANNEL_PATH = "/webhooks/support/webhook"
+logger = logging.getLogger(__name__)
 
 
 class AssistantUnavailable(Exception):
@@ -33,29 +48,59 @@ class AssistantClient:
     """Talks to Rasa on loopback through the token-protected channel (bot/channel.py)."""
 
     def __init__(
-        self, http: aiohttp.ClientSession, base_url: str, token: str, timeout: float
+        self, http: aiohttp.ClientSession, base_url: str | Sequence[str], token: str,
+        timeout: float, down_seconds: float = 10.0,
     ) -> None:
         self._http = http
-        self._base_url = base_url.rstrip("/")
+        urls = [base_url] if isinstance(base_url, str) else list(base_url)
+        if not urls:
+            raise ValueError("at least one Rasa URL is needed")
+        self._servers = [url.rstrip("/") for url in urls]
+        self._down_until: dict[str, float] = {}
+        self._down_seconds = down_seconds
         self._token = token
         self._timeout = aiohttp.ClientTimeout(total=timeout)
+
+    def servers_for(self, key: str) -> list[str]:
+        """The servers to try for a conversation: its home first, those marked down last."""
+        start = zlib.crc32(key.encode()) % len(self._servers)
+        ordered = self._servers[start:] + self._servers[:start]
+        now = time.monotonic()
+        up = [server for server in ordered if self._down_until.get(server, 0.0) <= now]
+        return up + [server for server in ordered if server not in up]
+
+    async def _request(self, key: str, method: str, path: str,
+                       **kwargs: Any) -> tuple[int, Any]:
+        """(status, JSON body) from the first server that takes the connection."""
+        refused: list[str] = []
+        for server in self.servers_for(key):
+            try:
+                async with self._http.request(method, server + path, timeout=self._timeout,
+                                              **kwargs) as response:
+                    self._down_until.pop(server, None)
+                    if not 200 <= response.status < 300:
+                        return response.status, None
+                    return response.status, await response.json()
+            except aiohttp.ClientConnectorError as exc:
+                logger.warning("Rasa server %s refused the connection (%r); trying the next",
+                               server, exc)
+                self._down_until[server] = time.monotonic() + self._down_seconds
+                refused.append(server)
+        raise aiohttp.ClientConnectionError(f"no Rasa server took the connection: {refused}")
 
     async def send(
         self, sender_id: str, text: str, metadata: dict[str, Any] | None = None
     ) -> AssistantTurn:
         """The assistant's replies to one message and the intent it read (bot/channel.py)."""
         try:
-            async with self._http.post(
-                self._base_url + CHANNEL_PATH,
+            status, body = await self._request(
+                sender_id, "POST", CHANNEL_PATH,
                 json={"sender": sender_id, "message": text, "metadata": metadata or {}},
-                headers={"Authorization": f"Bearer {self._token}"},
-                timeout=self._timeout,
-            ) as response:
-                if response.status != 200:
-                    raise AssistantUnavailable(f"Rasa answered HTTP {response.status}")
-                body = await response.json()
+                headers={"Authorization": f"Bearer {self._token}"})
         except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
             raise AssistantUnavailable(f"Rasa did not answer: {exc!r}") from exc
+        if status != 200:
+            raise AssistantUnavailable(f"Rasa answered HTTP {status}")
         if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
             raise AssistantUnavailable("Rasa answered something other than the channel's reply")
         raw_intent = body.get("intent")
@@ -73,8 +118,10 @@ class AssistantClient:
     async def api(self, method: str, path: str, **kwargs: Any) -> Any:
         """Calls Rasa's HTTP API (needs --enable-api) with the same token."""
         params = {**kwargs.pop("params", {}), "token": self._token}
-        async with self._http.request(
-            method, self._base_url + path, params=params, timeout=self._timeout, **kwargs
-        ) as response:
-            response.raise_for_status()
-            return await response.json()
+        # a conversation's calls go to its home server, like its messages
+        parts = path.split("/")
+        key = parts[2] if len(parts) > 2 and parts[1] == "conversations" else path
+        status, body = await self._request(key, method, path, params=params, **kwargs)
+        if not 200 <= status < 300:
+            raise AssistantUnavailable(f"Rasa's API answered HTTP {status} to {method} {path}")
+        return body

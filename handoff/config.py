@@ -41,6 +41,13 @@ class Settings:
     # Flood limits of the widget: messages per chat window, new chats per client address.
     widget_messages_per_minute: int = 30
     widget_new_chats_per_minute: int = 20
+    # Every Rasa server the messages are spread over (SUPPORT_RASA_URLS); empty: rasa_url alone.
+    rasa_urls: tuple[str, ...] = ()
+    # Bring the schema up to date at start-up; off when `python -m handoff migrate` does it
+    # once before several instances start (then a schema behind the code stops start-up).
+    migrate_on_start: bool = True
+    # How often the instance running the job looks for messages stored but never routed.
+    reroute_every_seconds: float = 30.0
     # Redis for fan-out and locks across several instances; empty: in-process (one instance).
     redis_url: str = ""
     redis_prefix: str = "support"
@@ -65,9 +72,14 @@ class Settings:
         """Reads SUPPORT_* variables (and DATABASE_URL); raises ConfigError on the first bad one."""
         env = os.environ if env is None else env
         default_db = f"sqlite+aiosqlite:///{PROJECT_ROOT / 'var' / 'support.db'}"
+        rasa_urls = _http_urls(env, "SUPPORT_RASA_URLS")
         settings = cls(
             database_url=_database_url(env.get("DATABASE_URL", default_db)),
-            rasa_url=_http_url(env, "SUPPORT_RASA_URL", "http://127.0.0.1:5005"),
+            rasa_url=rasa_urls[0] if rasa_urls else _http_url(
+                env, "SUPPORT_RASA_URL", "http://127.0.0.1:5005"),
+            rasa_urls=rasa_urls,
+            migrate_on_start=_flag(env, "SUPPORT_MIGRATE_ON_START", True),
+            reroute_every_seconds=_float(env, "SUPPORT_REROUTE_EVERY_SECONDS", 30.0, 1.0, 3600.0),
             rasa_token=env.get("SUPPORT_RASA_TOKEN", ""),
             action_server_url=_http_url(env, "SUPPORT_ACTION_SERVER_URL", "http://127.0.0.1:5055"),
             host=env.get("SUPPORT_HOST", "127.0.0.1"),
@@ -85,7 +97,7 @@ class Settings:
             widget_origins=_origins(env, "SUPPORT_WIDGET_ORIGINS"),
             widget_messages_per_minute=_int(env, "SUPPORT_WIDGET_MESSAGES_PER_MINUTE", 30, 1, 10_000),
             widget_new_chats_per_minute=_int(env, "SUPPORT_WIDGET_NEW_CHATS_PER_MINUTE", 20, 1, 10_000),
-            redis_url=env.get("SUPPORT_REDIS_URL", ""),
+            redis_url=_redis_url(env),
             redis_prefix=env.get("SUPPORT_REDIS_PREFIX", "support"),
             whatsapp=_whatsapp(env),
             telegram=_telegram(env),
@@ -105,6 +117,13 @@ class Settings:
         if settings.webhook_url and len(settings.webhook_secret) < 16:
             raise ConfigError("SUPPORT_WEBHOOK_SECRET (16+ characters) is required with "
                               "SUPPORT_WEBHOOK_URL, so the receiver can verify each event")
+        if settings.redis_url and settings.database_url.startswith("sqlite"):
+            raise ConfigError("SUPPORT_REDIS_URL is set (several instances) but DATABASE_URL is "
+                              "SQLite: instances must share one PostgreSQL database")
+        if settings.redis_url and not settings.link_secret:
+            raise ConfigError("SUPPORT_LINK_SECRET is not set: with SUPPORT_REDIS_URL (several "
+                              "instances) every instance and the action server must share it, "
+                              "or an invoice link signed by one is refused by another")
         if not settings.rasa_token:
             raise ConfigError(
                 "SUPPORT_RASA_TOKEN is not set: the Rasa server requires an API token "
@@ -177,6 +196,30 @@ def _http_url(env: Mapping[str, str], name: str, default: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ConfigError(f"{name}={value!r} is not an http(s) URL")
     return value
+
+
+def _http_urls(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    """A comma-separated list of http(s) URLs, each checked like a single one."""
+    items = [item.strip() for item in env.get(name, "").split(",") if item.strip()]
+    return tuple(_http_url({name: item}, name, "") for item in items)
+
+
+def _redis_url(env: Mapping[str, str]) -> str:
+    value = env.get("SUPPORT_REDIS_URL", "").strip()
+    if value and urlsplit(value).scheme not in ("redis", "rediss", "unix"):
+        raise ConfigError(f"SUPPORT_REDIS_URL={value!r} is not a redis://, rediss:// or unix:// URL")
+    return value
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    if raw.lower() in ("1", "true", "yes", "on"):
+        return True
+    if raw.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name}={raw!r} is not a yes/no value (1/0, true/false)")
 
 
 def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:

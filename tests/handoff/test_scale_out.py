@@ -1,0 +1,258 @@
+"""Several web-service instances on one PostgreSQL and one Redis: agents online anywhere count
+everywhere, and each background job runs on exactly one instance at a time."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+from sqlalchemy import text
+
+from handoff.app import create_app
+from handoff.appkeys import JOBS, QUEUE
+from handoff.config import Settings
+from handoff.conversations.models import utcnow
+from handoff.conversations.router import OFFLINE_TEXT
+from handoff.db import create_engine
+from handoff.jobs import SingleRunner, lock_key
+from handoff.presence import SharedPresence
+from handoff.webhooks import CURSOR_NAME, WebhookCursor
+from tests.conftest import FakeRasa, unused_port
+from tests.handoff.test_console import ADMIN, log_in, settings_for
+from tests.handoff.test_http_api import send, start
+from tests.handoff.test_two_instances import redis_reachable
+
+pytestmark = pytest.mark.skipif(not redis_reachable(), reason="Redis is not reachable at 127.0.0.1:6379")
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+@pytest.fixture
+def postgres_url(database_url: str) -> str:
+    if database_url.startswith("sqlite"):
+        pytest.skip("several instances share PostgreSQL, not a SQLite file")
+    return database_url
+
+
+@pytest.fixture
+def shared(postgres_url: str, fake_rasa: FakeRasa) -> Settings:
+    fake_rasa.reply = lambda text: (
+        [{"custom": {"handoff": {"reason": "customer_request"}}}] if "person" in text
+        else [{"text": f"echo: {text}"}])
+    base = settings_for(postgres_url, fake_rasa.url)
+    return Settings(**{**base.__dict__, "redis_url": REDIS_URL,
+                       "redis_prefix": f"test-{uuid.uuid4().hex}"})
+
+
+async def until(condition: Callable[[], Awaitable[bool]], seconds: float = 10.0) -> None:
+    """Waits for a condition another process or task makes true; fails after `seconds`."""
+    async with asyncio.timeout(seconds):
+        while not await condition():
+            await asyncio.sleep(0.05)
+
+
+# --- presence -------------------------------------------------------------------------------
+
+
+async def test_a_customer_on_one_instance_is_queued_for_agents_on_the_other(
+    aiohttp_client: Any, shared: Settings
+) -> None:
+    customer_side = await aiohttp_client(create_app(shared))
+    agent_side = await aiohttp_client(create_app(shared))
+    # nobody online anywhere: the customer is told the team is away
+    cid, auth = await start(customer_side)
+    body = await (await send(customer_side, cid, auth, text="a person please")).json()
+    assert [r["text"] for r in body["replies"]][-1] == OFFLINE_TEXT
+
+    admin = await log_in(aiohttp_client, agent_side, *ADMIN)
+    presence = customer_side.app[QUEUE].presence
+    assert isinstance(presence, SharedPresence)
+    async with admin.client.ws_connect("/console/ws"):
+        async def seen() -> bool:
+            await presence.refresh()
+            return admin.me["id"] in presence.online()
+        await until(seen)
+        assert customer_side.app[QUEUE].team_available(utcnow())
+        cid, auth = await start(customer_side)
+        body = await (await send(customer_side, cid, auth, text="a person please")).json()
+        last = body["replies"][-1]["text"]
+        assert last != OFFLINE_TEXT and "estimated wait" in last
+
+    async def gone() -> bool:
+        await presence.refresh()
+        return admin.me["id"] not in presence.online()
+    await until(gone)  # the console closed: the instance removed its agent at once
+    assert not customer_side.app[QUEUE].team_available(utcnow())
+
+
+async def test_an_instance_that_stops_renewing_drops_out_after_its_ttl() -> None:
+    redis = Redis.from_url(REDIS_URL)
+    prefix = f"test-{uuid.uuid4().hex}"
+    try:
+        dying = SharedPresence(redis, prefix, ttl_seconds=0.5)
+        watcher = SharedPresence(redis, prefix, ttl_seconds=30)
+        dying.connected("agent-1")
+        await dying.refresh()  # and then never again, as if killed
+        await watcher.refresh()
+        assert watcher.online() == {"agent-1"}
+
+        async def expired() -> bool:
+            await watcher.refresh()
+            return not watcher.online()
+        await until(expired, 5)
+    finally:
+        await redis.aclose()
+
+
+async def test_presence_keeps_the_last_snapshot_while_redis_is_down() -> None:
+    redis = Redis.from_url(REDIS_URL)
+    prefix = f"test-{uuid.uuid4().hex}"
+    other = SharedPresence(redis, prefix)
+    other.connected("agent-b")
+    await other.refresh()
+    broken = Redis.from_url(REDIS_URL)
+    mine = SharedPresence(broken, prefix)
+    await mine.refresh()
+    assert mine.online() == {"agent-b"}
+    await broken.aclose()
+    broken = Redis.from_url(f"redis://127.0.0.1:{unused_port()}/0")  # Redis went away
+    mine._redis = broken
+    mine.connected("agent-a")
+    try:
+        with pytest.raises(RedisError):
+            await mine.refresh()
+        assert mine.online() == {"agent-a", "agent-b"}
+    finally:
+        await other.leave()
+        await redis.aclose()
+        await broken.aclose()
+
+
+# --- jobs that run once -----------------------------------------------------------------------
+
+
+@pytest.fixture
+async def runners(postgres_url: str) -> AsyncIterator[list[SingleRunner]]:
+    engines = [create_engine(postgres_url) for _ in range(3)]
+    yield [SingleRunner(engine, retry_seconds=0.05, check_seconds=0.1) for engine in engines]
+    for engine in engines:
+        await engine.dispose()
+
+
+class Witness:
+    """A job that records who runs it and how many run it at the same moment."""
+
+    def __init__(self) -> None:
+        self.running: set[int] = set()
+        self.most_at_once = 0
+        self.starts: list[int] = []
+
+    def job(self, index: int) -> Callable[[], Any]:
+        async def run() -> None:
+            self.running.add(index)
+            self.starts.append(index)
+            self.most_at_once = max(self.most_at_once, len(self.running))
+            try:
+                await asyncio.Event().wait()
+            finally:
+                self.running.discard(index)
+        return run
+
+
+async def test_a_job_runs_on_one_instance_and_moves_when_that_one_dies(
+    runners: list[SingleRunner]
+) -> None:
+    witness = Witness()
+    tasks = [asyncio.create_task(r.run("sweep", witness.job(i))) for i, r in enumerate(runners)]
+    try:
+        await until(lambda: _now(bool(witness.running)))
+        first = next(iter(witness.running))
+        # the others have tried for the lock again and again meanwhile
+        await until(lambda: _now(all(r.standing_by["sweep"] >= 5
+                                     for i, r in enumerate(runners) if i != first)))
+        assert witness.running == {first} and witness.most_at_once == 1
+        tasks[first].cancel()  # that instance dies
+        await asyncio.gather(tasks[first], return_exceptions=True)
+        await until(lambda: _now(bool(witness.running - {first})))
+        assert witness.most_at_once == 1
+        assert sum(1 for r in runners if "sweep" in r.running) == 1
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def test_a_job_stops_when_its_lock_connection_is_cut(
+    runners: list[SingleRunner], postgres_url: str
+) -> None:
+    witness = Witness()
+    tasks = [asyncio.create_task(r.run("sweep", witness.job(i))) for i, r in enumerate(runners[:2])]
+    engine = create_engine(postgres_url)
+    try:
+        await until(lambda: _now(bool(witness.running)))
+        first, key = next(iter(witness.running)), lock_key("sweep")
+        # what a PostgreSQL restart or a dropped network does to the holder's connection
+        async with engine.begin() as connection:
+            await connection.execute(text(
+                "SELECT pg_terminate_backend(pid) FROM pg_locks "
+                "WHERE locktype = 'advisory' AND granted "
+                "AND classid::bigint = :high AND objid::bigint = :low"),
+                {"high": (key >> 32) & 0xFFFFFFFF, "low": key & 0xFFFFFFFF})
+        await until(lambda: _now(len(witness.starts) >= 2))
+        assert witness.most_at_once == 1
+        assert first not in witness.running or witness.starts.count(first) >= 2
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await engine.dispose()
+
+
+async def _now(value: bool) -> bool:
+    await asyncio.sleep(0.02)
+    return value
+
+
+async def test_helpdesk_webhooks_are_sent_by_one_instance_each_event_once(
+    aiohttp_client: Any, shared: Settings
+) -> None:
+    received: list[dict[str, Any]] = []
+
+    async def helpdesk(request: web.Request) -> web.Response:
+        received.append(json.loads(await request.read()))
+        return web.json_response({})
+
+    receiver_app = web.Application()
+    receiver_app.router.add_post("/hook", helpdesk)
+    receiver = TestServer(receiver_app)
+    await receiver.start_server()
+    try:
+        settings = Settings(**{**shared.__dict__,
+                               "webhook_url": str(receiver.make_url("/hook")),
+                               "webhook_secret": "a-secret-of-sixteen+"})
+        first = await aiohttp_client(create_app(settings))
+        second = await aiohttp_client(create_app(settings))
+        await until(lambda: _now(sum("webhooks" in c.app[JOBS].running for c in (first, second)) == 1))
+        for i in range(4):
+            client = first if i % 2 else second
+            cid, auth = await start(client)
+            await send(client, cid, auth, text="a person please")
+        await until(lambda: _now(len({e["id"] for e in received}) >= 4))
+        # the cursor has passed every event: any duplicate would have been sent by now
+        async def cursor_done() -> bool:
+            async with first.app[QUEUE].sessions() as session:
+                cursor = await session.get(WebhookCursor, CURSOR_NAME)
+            return cursor is not None and cursor.last_event_id >= max(e["id"] for e in received)
+        await until(cursor_done)
+        ids = [e["id"] for e in received]
+        assert len(ids) == len(set(ids)) == 4
+        assert sum("webhooks" in c.app[JOBS].running for c in (first, second)) == 1
+    finally:
+        await receiver.close()
