@@ -114,7 +114,8 @@ class Conversation(Base):
 
     contact: Mapped[Contact] = relationship(lazy="raise")
 
-    __table_args__ = (Index("ix_conversations_status_waiting", "status", "waiting_since"),)
+    __table_args__ = (Index("ix_conversations_status_waiting", "status", "waiting_since"),
+                      Index("ix_conversations_created_at", "created_at"))
 
 
 class Participant(Base):
@@ -157,6 +158,7 @@ class Message(Base):
         UniqueConstraint("conversation_id", "source_id", name="uq_messages_conversation_source"),
         Index("ix_messages_conversation_id", "conversation_id", "id"),
         Index("ix_messages_unrouted", "message_type", "routed_at"),
+        Index("ix_messages_conversation_author", "conversation_id", "author_type", "created_at"),
     )
 
 
@@ -170,3 +172,5 @@ class ConversationEvent(Base):
     type: Mapped[str] = mapped_column(String(48))
     data: Mapped[dict[str, Any] | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (Index("ix_conversation_events_type_created", "type", "created_at"),)

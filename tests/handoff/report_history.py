@@ -76,7 +76,7 @@ class Chat:
     async def customer(self, at: str, text: str = "hello") -> "Chat":
         message = Message(conversation_id=self.conversation.id, message_type="incoming",
                           author_type="customer", channel=self.conversation.channel, text=text,
-                          created_at=utc(at))
+                          created_at=utc(at), routed_at=utc(at))
         self.history.session.add(message)
         await self.history.session.flush()
         self.last_customer = message

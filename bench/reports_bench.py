@@ -1,0 +1,174 @@
+"""Benchmark: loading the managers' dashboard over a synthetic year of support.
+
+    .venv/app/bin/python bench/reports_bench.py [--conversations 100000] [--messages 1000000]
+        [--runs 20] [--databases sqlite,postgres] [--postgres-url ...] [--workdir var/bench-reports]
+
+Fills a SQLite file and a PostgreSQL database (once; a filled store of the same size is
+reused) with bench/report_history.py, starts the web service in-process on each, logs a
+manager in over HTTP and times GET /console/api/reports for the last 30 days and for the
+whole year: the full request (auth, every SQL aggregate, JSON). Also records the query plan
+of the per-conversation facts query. Writes bench/results/reports.{json,md}. Asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import sys
+import time
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import aiohttp
+from aiohttp.test_utils import TestServer
+from sqlalchemy import func, select, text
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.report_history import fill  # noqa: E402
+from handoff import migrate  # noqa: E402
+from handoff.app import create_app  # noqa: E402
+from handoff.appkeys import AGENTS  # noqa: E402
+from handoff.config import Settings  # noqa: E402
+from handoff.conversations.models import Conversation  # noqa: E402
+from handoff.db import create_engine  # noqa: E402
+from handoff.reports.metrics import _facts  # noqa: E402
+from handoff.reports.range import ReportRange  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results"
+END = datetime(2026, 11, 1, tzinfo=timezone.utc)
+PASSWORD = "bench-password-1"
+TARGET_MS = 300
+
+
+async def ensure_filled(url: str, conversations: int, messages: int) -> dict[str, Any]:
+    engine = create_engine(url)
+    try:
+        await migrate.upgrade(engine)
+        async with engine.connect() as connection:
+            have = (await connection.execute(select(func.count()).select_from(Conversation))).scalar()
+        if have == conversations:
+            return {"filled": "reused", "conversations": have}
+        if have:
+            raise SystemExit(f"{url} holds {have} conversations, not {conversations}: empty it first")
+        started = time.perf_counter()
+        counts = await fill(engine, conversations, messages, END)
+        if url.startswith("postgresql"):
+            async with engine.connect() as connection:
+                await connection.execute(text("COMMIT"))
+                await connection.execute(text("VACUUM ANALYZE"))
+        else:
+            async with engine.begin() as connection:
+                await connection.execute(text("ANALYZE"))
+        return {"filled_seconds": round(time.perf_counter() - started, 1), **counts}
+    finally:
+        await engine.dispose()
+
+
+async def plan(url: str, r: ReportRange) -> list[str]:
+    """The database's plan for the per-conversation facts query (the expensive part)."""
+    engine = create_engine(url)
+    try:
+        query = select(func.count()).select_from(_facts(r).subquery())
+        async with engine.connect() as connection:
+            compiled = query.compile(connection.engine, compile_kwargs={"literal_binds": True})
+            prefix = "EXPLAIN QUERY PLAN " if url.startswith("sqlite") else "EXPLAIN "
+            rows = await connection.execute(text(prefix + str(compiled)))
+            return [" | ".join(str(c) for c in row) for row in rows]
+    finally:
+        await engine.dispose()
+
+
+async def time_dashboard(url: str, runs: int) -> dict[str, Any]:
+    settings = Settings(database_url=url, rasa_url="http://127.0.0.1:1", rasa_token="bench",
+                        action_server_url="http://127.0.0.1:1", admin_password=PASSWORD)
+    server = TestServer(create_app(settings))
+    await server.start_server()
+    results: dict[str, Any] = {}
+    try:
+        agents = server.app[AGENTS]
+        if not any(a.email == "manager@bench.example" for a in await agents.all()):
+            await agents.create("manager@bench.example", "Manager", PASSWORD, role="manager")
+        async with aiohttp.ClientSession(base_url=str(server.make_url("")),
+                                         cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+            login = await http.post("/console/api/login",
+                                    json={"email": "manager@bench.example", "password": PASSWORD})
+            assert login.status == 200, await login.text()
+            last = (END - timedelta(seconds=1)).date()
+            ranges = {"30_days": last - timedelta(days=29),
+                      "whole_year": last - timedelta(days=364)}
+            for name, first in ranges.items():
+                path = f"/console/api/reports?from={first}&to={last}"
+                body: dict[str, Any] = {}
+                for _ in range(2):  # warm-up: connection pool, page cache
+                    body = await (await http.get(path)).json()
+                times = []
+                for _ in range(runs):
+                    started = time.perf_counter()
+                    response = await http.get(path)
+                    body = await response.json()
+                    times.append((time.perf_counter() - started) * 1000)
+                    assert response.status == 200, body
+                times.sort()
+                results[name] = {
+                    "runs": runs, "conversations": body["summary"]["conversations"],
+                    "p50_ms": round(statistics.median(times), 1),
+                    "p95_ms": round(times[max(0, round(0.95 * runs) - 1)], 1),
+                    "max_ms": round(times[-1], 1)}
+                print(url.split(":")[0], name, results[name], flush=True)
+    finally:
+        await server.close()
+    return results
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--conversations", type=int, default=100_000)
+    parser.add_argument("--messages", type=int, default=1_000_000)
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--databases", default="sqlite,postgres")
+    parser.add_argument("--postgres-url",
+                        default="postgresql+asyncpg://postgres@127.0.0.1:5432/reports_bench")
+    parser.add_argument("--workdir", default=str(ROOT / "var" / "bench-reports"))
+    args = parser.parse_args()
+    urls = {"sqlite": f"sqlite+aiosqlite:///{args.workdir}/reports-{args.conversations}.db",
+            "postgres": args.postgres_url}
+    report: dict[str, Any] = {"conversations": args.conversations, "messages": args.messages,
+                              "load_average_at_start": os.getloadavg()[0],
+                              "target_p95_ms": TARGET_MS, "databases": {}}
+    last = (END - timedelta(seconds=1)).date()
+    year = ReportRange(last - timedelta(days=364), last, ZoneInfo("UTC"))
+    for name in args.databases.split(","):
+        url = urls[name]
+        fill_info = await ensure_filled(url, args.conversations, args.messages)
+        print(name, fill_info, flush=True)
+        report["databases"][name] = {"store": fill_info, **await time_dashboard(url, args.runs),
+                                     "facts_plan_whole_year": await plan(url, year)}
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "reports.json").write_text(json.dumps(report, indent=2) + "\n")
+    report["load_average_at_end"] = os.getloadavg()[0]
+    lines = [f"# Reports dashboard load ({args.conversations} conversations, "
+             f"~{args.messages} messages over a year; {date.today()})", "",
+             f"Machine load average (1 min) at start {report['load_average_at_start']:.1f}, "
+             f"at end {report['load_average_at_end']:.1f} (2 cores).", "",
+             "| database | range | conversations in range | p50 ms | p95 ms | max ms | target p95 |",
+             "|---|---|---|---|---|---|---|"]
+    for name, found in report["databases"].items():
+        for key in ("30_days", "whole_year"):
+            row = found[key]
+            lines.append(f"| {name} | {key} | {row['conversations']} | {row['p50_ms']} | "
+                         f"{row['p95_ms']} | {row['max_ms']} | < {TARGET_MS} ms |")
+    for name, found in report["databases"].items():
+        lines += ["", f"## Plan of the facts query, whole year, {name}", "", "```",
+                  *found["facts_plan_whole_year"], "```"]
+    (RESULTS / "reports.md").write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,32 @@
+"""reports: indexes for aggregating conversations, events and messages by time
+
+Revision ID: 0007
+Revises: 0006
+Create Date: 2026-11-23 15:40:00
+"""
+
+from __future__ import annotations
+
+from alembic import op
+
+revision = '0007'
+down_revision = '0006'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    # A report picks conversations by when they were opened...
+    op.create_index('ix_conversations_created_at', 'conversations', ['created_at'])
+    # ...events of one kind (handoffs, ratings, kb_*, flow_*) from the range's start...
+    op.create_index('ix_conversation_events_type_created', 'conversation_events',
+                    ['type', 'created_at'])
+    # ...and each conversation's first customer, assistant and agent message without its rows.
+    op.create_index('ix_messages_conversation_author', 'messages',
+                    ['conversation_id', 'author_type', 'created_at'])
+
+
+def downgrade() -> None:
+    op.drop_index('ix_messages_conversation_author', table_name='messages')
+    op.drop_index('ix_conversation_events_type_created', table_name='conversation_events')
+    op.drop_index('ix_conversations_created_at', table_name='conversations')
