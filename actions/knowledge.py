@@ -13,7 +13,8 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import FollowupAction
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.handoff import handoff_payload
+from actions.handoff import handoff_payload, record_payload
+from handoff.conversations.redaction import redact_card_numbers
 from knowledge.articles import Article, load_articles
 from knowledge.decision import ANSWER, CHOOSE, Decision
 from knowledge.errors import KnowledgeError
@@ -128,6 +129,22 @@ def offered_articles(tracker: Tracker) -> list[str]:
     return offered
 
 
+# The reports group unanswered questions so a manager sees which articles to write next.
+QUESTION_RECORD_CHARS = 300
+
+
+def record_answered(dispatcher: CollectingDispatcher, offer: Offer, language: str) -> None:
+    dispatcher.utter_message(json_message=record_payload(
+        "kb_answered", article=offer.article.id, score=round(float(offer.score), 3), language=language))
+
+
+def record_abstained(dispatcher: CollectingDispatcher, question: str, language: str) -> None:
+    """Keeps the question (card numbers masked, shortened) the knowledge base had no answer for."""
+    dispatcher.utter_message(json_message=record_payload(
+        "kb_abstained", question=redact_card_numbers(question)[:QUESTION_RECORD_CHARS],
+        language=language))
+
+
 def resume_form(tracker: Tracker) -> list[dict[str, Any]]:
     """A question asked in the middle of a form is answered, then the form asks again."""
     loop = (tracker.active_loop or {}).get("name")
@@ -159,6 +176,7 @@ class ActionAnswerFromKnowledgeBase(Action):
             dispatcher.utter_message(
                 text=phrase("helped", language), buttons=feedback_buttons(offer.article.id, language)
             )
+            record_answered(dispatcher, offer, language)
         elif reply.kind == CHOOSE:
             buttons = [
                 {"title": o.article.title, "payload": payload(CHOOSE_INTENT, kb_article=o.article.id)}
@@ -169,6 +187,7 @@ class ActionAnswerFromKnowledgeBase(Action):
             )
         else:  # never guess: say so and offer a person; the handoff happens only if chosen
             dispatcher.utter_message(text=phrase("abstain", language), buttons=[person_button(language)])
+            record_abstained(dispatcher, question, language)
         return resume_form(tracker)
 
 
@@ -191,9 +210,11 @@ class ActionShowArticle(Action):
             offer = None
         if offer is None:
             dispatcher.utter_message(text=phrase("abstain", language), buttons=[person_button(language)])
+            record_abstained(dispatcher, question, language)
             return []
         dispatcher.utter_message(text=answer_text(offer, language))
         dispatcher.utter_message(text=phrase("helped", language), buttons=feedback_buttons(article_id, language))
+        record_answered(dispatcher, offer, language)
         return resume_form(tracker)
 
 
@@ -216,6 +237,9 @@ class ActionKnowledgeFeedback(Action):
             dispatcher.utter_message(text=phrase("thanks", language))
         else:
             dispatcher.utter_message(text=phrase("sorry", language), buttons=[person_button(language)])
+        if article_id:  # after what the customer sees
+            dispatcher.utter_message(json_message=record_payload(
+                "kb_feedback", article=article_id, helped=helpful))
         return []
 
 

@@ -21,6 +21,7 @@ from knowledge.feedback import FeedbackStore
 from knowledge.service import KnowledgeBase
 from knowledge.settings import load_settings
 from tests.knowledge.fakes import HashEmbedder
+from tests.shop.harness import records_of
 
 
 @pytest.fixture
@@ -54,7 +55,7 @@ async def run(action: Any, t: Tracker) -> tuple[list[dict[str, Any]], list[dict[
 
 
 def handoff_of(messages: list[dict[str, Any]]) -> dict[str, Any] | None:
-    custom = [m["custom"] for m in messages if m.get("custom")]
+    custom = [m["custom"] for m in messages if m.get("custom") and "handoff" in m["custom"]]
     return custom[0]["handoff"] if custom else None
 
 
@@ -65,6 +66,9 @@ async def test_confident_answer_quotes_passage_cites_source_and_asks_for_feedbac
     payloads = [b["payload"] for b in messages[1]["buttons"]]
     assert payloads[0] == '/kb_feedback{"kb_article": "delivery-times", "kb_helpful": "yes"}'
     assert handoff_of(messages) is None and events == []
+    [(kind, data)] = records_of(messages)  # for the reports' knowledge-base answer rate
+    assert (kind, data["article"], data["language"]) == ("kb_answered", "delivery-times", "en")
+    assert 0 < data["score"] <= 1
 
 
 async def test_answers_in_the_customers_language_when_translated(kb: KnowledgeBase) -> None:
@@ -85,6 +89,7 @@ async def test_close_call_offers_articles_and_a_person(kb: KnowledgeBase) -> Non
     assert set(chosen) == {"refund-policy", "reset-password"}
     assert buttons[-1]["payload"] == "/kb_ask_person"
     assert handoff_of(messages) is None
+    assert records_of(messages) == []  # neither answered nor abstained until the customer picks
 
 
 async def test_off_topic_abstains_and_only_offers_a_person(kb: KnowledgeBase) -> None:
@@ -92,6 +97,16 @@ async def test_off_topic_abstains_and_only_offers_a_person(kb: KnowledgeBase) ->
     assert "rather not guess" in messages[0]["text"]
     assert [b["payload"] for b in messages[0]["buttons"]] == ["/kb_ask_person"]
     assert handoff_of(messages) is None  # the handoff happens only if the customer chooses it
+    assert records_of(messages) == [("kb_abstained", {"question": "capital city of france",
+                                                      "language": "en"})]
+
+
+async def test_an_unanswered_question_is_recorded_masked_and_short(kb: KnowledgeBase) -> None:
+    question = "my card 4111 1111 1111 1111 " + "x" * 400
+    messages, _ = await run(ActionAnswerFromKnowledgeBase(), tracker(question))
+    [(kind, data)] = records_of(messages)
+    assert kind == "kb_abstained" and len(data["question"]) == 300
+    assert "4111 1111 1111 1111" not in data["question"] and "1111" in data["question"]
 
 
 async def test_taking_the_offer_hands_off_with_knowledge_gap_and_what_was_offered(kb: KnowledgeBase) -> None:
@@ -111,6 +126,7 @@ async def test_chosen_article_is_shown_with_feedback_buttons(kb: KnowledgeBase) 
     messages, _ = await run(ActionShowArticle(), t)
     assert messages[0]["text"].startswith("Return items within 30 days")
     assert "kb_feedback" in messages[1]["buttons"][0]["payload"]
+    assert [(k, d["article"]) for k, d in records_of(messages)] == [("kb_answered", "refund-policy")]
 
 
 @pytest.mark.parametrize(("helpful", "says", "stored"), [("yes", "Glad", True), ("no", "Sorry", False)])
@@ -121,6 +137,7 @@ async def test_feedback_is_stored(kb: KnowledgeBase, helpful: str, says: str, st
     messages, _ = await run(ActionKnowledgeFeedback(), t)
     assert messages[0]["text"].startswith(says)
     assert kb_actions.feedback_store().summary() == {"delivery-times": (1, 0) if stored else (0, 1)}
+    assert records_of(messages) == [("kb_feedback", {"article": "delivery-times", "helped": stored})]
 
 
 async def test_question_in_the_middle_of_a_form_resumes_the_form(kb: KnowledgeBase) -> None:
@@ -137,3 +154,4 @@ async def test_broken_knowledge_base_tells_the_customer_and_hands_off(
     messages, _ = await run(ActionAnswerFromKnowledgeBase(), tracker("anything"))
     assert "not available" in messages[0]["text"]
     assert handoff_of(messages) == {"reason": "knowledge_unavailable"}
+    assert records_of(messages) == []  # an outage is not a gap in the articles
