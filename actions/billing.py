@@ -12,6 +12,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions import parsing
 from actions.forms import STOP_INTENTS, StoreFlowAction, StoreFormValidation
+from actions.handoff import record_payload
 from actions.store import store
 from actions.wording import day, money
 from shop.config import link_secret
@@ -41,6 +42,7 @@ class ActionSubmitInvoiceForm(StoreFlowAction):
     """Sends a link to the invoice that works for 24 hours and only for this invoice."""
 
     form = "invoice_form"
+    record = "invoice_requested"
 
     async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   order_number: str) -> list[EventType]:
@@ -55,6 +57,8 @@ class ActionSubmitInvoiceForm(StoreFlowAction):
             text=f"Here is invoice {invoice.number} for order {order_number} "
             f"({money(invoice.total_cents, invoice.currency)}): {public_url()}/invoices/{token}\n"
             "The link works for 24 hours.")
+        dispatcher.utter_message(json_message=record_payload(
+            "invoice_link_sent", order=order_number, invoice=invoice.number))
         return []
 
 
@@ -129,6 +133,7 @@ class ActionSubmitPaymentIssueForm(StoreFlowAction):
     """Opens a billing case with everything the customer told us."""
 
     form = "payment_issue_form"
+    record = "billing_issue_reported"
 
     async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   order_number: str) -> list[EventType]:

@@ -16,7 +16,7 @@ from rasa_sdk.events import ActiveLoop, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import parsing
-from actions.handoff import handoff_payload
+from actions.handoff import handoff_payload, record_payload
 from actions.store import store
 from shop.errors import IdentityNotVerified, StoreUnavailable, TooManyAttempts
 
@@ -225,6 +225,9 @@ class StoreFormValidation(FormValidationAction):
         except StoreUnavailable:
             return {"flow_error": "store_unavailable"}
         dispatcher.utter_message(text=f"Thank you, that matches order {number}.")
+        # The proof the web service links this chat to the customer's record by (handoff/contacts).
+        proof = {"email": contact} if "@" in contact else {"phone": contact}
+        dispatcher.utter_message(json_message=record_payload("identity_verified", order=number, **proof))
         return {"order_number": number, "contact": contact, "failed_tries": 0.0,
                 "verified_orders": {**verified_orders(tracker), number: order.status}}
 
@@ -260,6 +263,8 @@ class StoreFlowAction(Action):
     """The submit action of a form: hands off after a failed form, else does the flow's work."""
 
     form = ""
+    # What the customer asked about, recorded for their contact record (e.g. order_viewed).
+    record = ""
 
     def name(self) -> str:
         return f"action_submit_{self.form}"
@@ -275,6 +280,8 @@ class StoreFlowAction(Action):
             events = await self.act(dispatcher, tracker, number)
         except StoreUnavailable:
             return self.hand_off(dispatcher, tracker, "store_unavailable")
+        if self.record:
+            dispatcher.utter_message(json_message=record_payload(self.record, order=number))
         return events + reset_flow()
 
     async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker,

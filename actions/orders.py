@@ -83,6 +83,7 @@ class ActionSubmitOrderStatusForm(StoreFlowAction):
     """Tells a verified customer where the order is."""
 
     form = "order_status_form"
+    record = "order_viewed"
 
     async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   order_number: str) -> list[EventType]:
@@ -142,6 +143,7 @@ class ActionSubmitCancelOrderForm(StoreFlowAction):
     """Cancels after a yes, only if the order has not shipped."""
 
     form = "cancel_order_form"
+    record = "order_cancel_requested"
 
     async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   order_number: str) -> list[EventType]:
@@ -200,6 +202,7 @@ class ActionSubmitChangeAddressForm(StoreFlowAction):
     """Redirects an order that has not shipped."""
 
     form = "change_address_form"
+    record = "order_address_change_requested"
 
     async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   order_number: str) -> list[EventType]:

@@ -118,6 +118,7 @@ class ActionSubmitRefundForm(StoreFlowAction):
     """Creates the refund request if the policy allows, or says why not."""
 
     form = "refund_form"
+    record = "refund_requested"
 
     async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   order_number: str) -> list[EventType]:
@@ -148,6 +149,7 @@ class ActionSubmitRefundStatusForm(StoreFlowAction):
     """Says where each refund of the order stands."""
 
     form = "refund_status_form"
+    record = "refund_status_viewed"
 
     async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   order_number: str) -> list[EventType]:

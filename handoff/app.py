@@ -19,6 +19,9 @@ from handoff.assistant import AssistantClient
 from handoff.channels import http_api, telegram, whatsapp, widget
 from handoff.channels.messaging import ChannelAdapter, MessagingHub
 from handoff.console import api as console_api
+from handoff.contacts import api as contacts_api
+from handoff.contacts.privacy import PrivacyService
+from handoff.contacts.service import ContactService, link_verified
 from handoff.channels import widget_assets
 from handoff.console import pages as console_pages
 from handoff.console import live as console_live
@@ -57,6 +60,7 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(console_api.routes)
     app.add_routes(console_live.routes)
     app.add_routes(console_pages.routes)
+    app.add_routes(contacts_api.routes)
     app.add_routes(reports_api.routes)
     app.add_routes(invoices.routes)
     return app
@@ -75,7 +79,7 @@ async def _conversations(app: web.Application) -> AsyncIterator[None]:
         raise
     async with aiohttp.ClientSession() as http:
         sessions = session_factory(engine)
-        service = ConversationService(sessions)
+        service = ConversationService(sessions, record_hooks={"identity_verified": link_verified})
         assistant = AssistantClient(http, settings.rasa_urls or (settings.rasa_url,),
                                     settings.rasa_token, settings.rasa_timeout_seconds)
         hours = await load_business_hours(sessions) or settings.business_hours
@@ -91,6 +95,8 @@ async def _conversations(app: web.Application) -> AsyncIterator[None]:
         app[QUEUE] = queue
         app[FANOUT] = fanout
         app[AGENTS] = AgentService(sessions)
+        app[contacts_api.CONTACTS] = ContactService(sessions)
+        app[contacts_api.PRIVACY] = privacy = PrivacyService(sessions, settings.retention_days)
         app[ROUTER] = MessageRouter(service, assistant, locks, queue, fanout,
                                     settings.handoff_policy)
         adapters: dict[str, ChannelAdapter] = {}
@@ -113,6 +119,9 @@ async def _conversations(app: web.Application) -> AsyncIterator[None]:
             sender = WebhookSender(sessions, http, settings.webhook_url, settings.webhook_secret)
             tasks += [asyncio.create_task(jobs.run("webhooks", sender.run)),
                       asyncio.create_task(_wake_on(fanout, QUEUE_TOPIC, sender.wake))]
+        if settings.retention_days:
+            tasks.append(asyncio.create_task(jobs.run(
+                "retention", lambda: contacts_api.purge_periodically(privacy))))
         yield
         for task in tasks:
             task.cancel()

@@ -63,6 +63,8 @@ class Settings:
     admin_password_file: Path = PROJECT_ROOT / "var" / "console-admin.txt"
     # Signs invoice download links (shared with the action server); empty: var/link-secret.
     link_secret: str = ""
+    # Transcripts older than this many days are purged (handoff/contacts/privacy.py); 0: kept.
+    retention_days: int = 0
     # Reports: service-level targets, and the optional 0-10 NPS question (0 days: never asked).
     service_levels: ServiceLevels = ServiceLevels()
     nps_every_days: int = 0
@@ -107,6 +109,7 @@ class Settings:
             admin_email=env.get("SUPPORT_ADMIN_EMAIL", "admin@localhost"),
             admin_password=env.get("SUPPORT_ADMIN_PASSWORD", ""),
             link_secret=env.get("SUPPORT_LINK_SECRET", ""),
+            retention_days=_int(env, "SUPPORT_RETENTION_DAYS", 0, 0, 36500),
             service_levels=ServiceLevels(
                 first_reply_seconds=_int(env, "SUPPORT_SLA_FIRST_REPLY_SECONDS", 120, 1, 7 * 86400),
                 resolution_seconds=_int(env, "SUPPORT_SLA_RESOLUTION_SECONDS", 86400, 1, 90 * 86400)),

@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import re
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,6 +66,10 @@ def handoff_priority(reason: str) -> int:
     return 1 if reason in URGENT_REASONS else 0
 
 
+# Runs inside the turn's transaction: (session, conversation id, the record's data).
+RecordHook = Callable[[AsyncSession, str, dict[str, Any]], Awaitable[None]]
+
+
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -72,8 +77,12 @@ def hash_token(token: str) -> str:
 class ConversationService:
     """Starts conversations, stores messages and moves conversations between bot and people."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession],
+                 record_hooks: dict[str, RecordHook] | None = None) -> None:
         self._sessions = sessions
+        # What else happens, in the same transaction, when an action records a fact
+        # (identity_verified links the conversation to its contact: handoff/contacts).
+        self._record_hooks = record_hooks or {}
 
     async def start(
         self,
@@ -229,6 +238,9 @@ class ConversationService:
                 ConversationEvent(conversation_id=incoming.conversation_id, type=event_type,
                                   data={"message_id": incoming.id, **data})
                 for event_type, data in records or [])
+            for event_type, data in records or []:
+                if event_type in self._record_hooks:
+                    await self._record_hooks[event_type](session, incoming.conversation_id, data)
             stored = [
                 Message(
                     conversation_id=incoming.conversation_id,

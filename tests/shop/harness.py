@@ -84,5 +84,11 @@ def texts(messages: list[dict[str, Any]]) -> str:
 
 
 def handoff_of(messages: list[dict[str, Any]]) -> dict[str, Any] | None:
-    custom = [m["custom"] for m in messages if m.get("custom")]
+    custom = [m["custom"] for m in messages if m.get("custom") and "handoff" in m["custom"]]
     return custom[0]["handoff"] if custom else None
+
+
+def records_of(messages: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    """The facts an action asked the web service to record, as (type, data)."""
+    return [(m["custom"]["record"]["type"], m["custom"]["record"]["data"])
+            for m in messages if m.get("custom") and "record" in m["custom"]]

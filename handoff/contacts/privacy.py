@@ -1,0 +1,188 @@
+"""A contact's rights over their data: export everything, erase on request, and the retention
+period after which transcripts are purged. Every export, erasure and purge is audited.
+
+Erasure and purging anonymise instead of deleting rows: the conversations, their events and
+the messages' times stay, so the reports still count them (first response, handled, CSAT),
+while what a person wrote or could be recognised by is gone.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, null, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from handoff.channels.messaging import ChannelIdentity
+from handoff.contacts.models import AuditEntry, ContactIdentity
+from handoff.contacts.service import (
+    ContactErased,
+    ContactNotFound,
+    contact_record_json,
+    load_contact,
+)
+from handoff.conversations.export import transcript_record
+from handoff.conversations.models import (
+    Contact,
+    Conversation,
+    ConversationEvent,
+    ConversationStatus,
+    Message,
+    utcnow,
+)
+from handoff.conversations.redaction import redact_card_numbers
+
+# Keys of event data that hold what a customer typed or could be recognised by.
+PERSONAL_KEYS = frozenset({
+    "email", "phone", "name", "contact", "comment", "address", "new_address", "question",
+    "text", "collected", "description", "problem_description", "display_name",
+})
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+# A message not yet anonymised (a JSON payload of None may be stored as JSON null, not SQL
+# NULL; anonymising writes SQL NULL, so each message is anonymised once).
+_NOT_ANONYMOUS = or_(Message.text.is_not(None), Message.payload.is_not(None),
+                     Message.source_id.is_not(None))
+# Conversations people are working on keep their transcript whatever its age.
+_ACTIVE = (ConversationStatus.WAITING.value, ConversationStatus.WITH_AGENT.value)
+
+
+def masked(value: Any) -> Any:
+    """Card numbers masked in every string of a JSON value. Storage already holds them masked
+    (message_text.py); this second pass keeps an export safe even from older rows or records."""
+    if isinstance(value, str):
+        return redact_card_numbers(value)
+    if isinstance(value, list):
+        return [masked(item) for item in value]
+    if isinstance(value, dict):
+        return {key: masked(item) for key, item in value.items()}
+    return value
+
+
+def scrubbed(data: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Event data without what identifies the customer; counts, reasons and scores stay."""
+    if data is None:
+        return None
+    clean: dict[str, Any] = {}
+    for key, value in data.items():
+        if key in PERSONAL_KEYS:
+            continue
+        clean[key] = _EMAIL.sub("[removed]", value) if isinstance(value, str) else value
+    return clean
+
+
+class PrivacyService:
+    """Export, erasure and the retention purge; each leaves an audit entry."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], retention_days: int = 0) -> None:
+        self._sessions = sessions
+        self.retention_days = retention_days
+
+    async def export(self, contact_id: str, actor_id: str,
+                     agent_names: dict[str, str]) -> dict[str, Any]:
+        """Everything stored about the contact, from the stored (masked) data, as JSON."""
+        async with self._sessions.begin() as session:
+            contact, conversations, identities = await load_contact(session, contact_id)
+            ids = [c.id for c in conversations]
+            messages = list(await session.scalars(
+                select(Message).where(Message.conversation_id.in_(ids)).order_by(Message.id)))
+            events = list(await session.scalars(
+                select(ConversationEvent).where(ConversationEvent.conversation_id.in_(ids))
+                .order_by(ConversationEvent.id)))
+            session.add(AuditEntry(action="contact_exported", actor_id=actor_id,
+                                   contact_id=contact_id,
+                                   details={"conversations": len(ids), "messages": len(messages)}))
+        record = {
+            "exported_at": utcnow().isoformat(),
+            "contact": contact_record_json(contact),
+            "identities": identities,
+            "conversations": [
+                transcript_record(c, contact, [m for m in messages if m.conversation_id == c.id],
+                                  [e for e in events if e.conversation_id == c.id], agent_names)
+                for c in conversations],
+        }
+        return dict(masked(record))
+
+    async def erase(self, contact_id: str, actor_id: str) -> dict[str, int]:
+        """Erases the contact on request: details and identities removed, every message of their
+        conversations anonymised; the conversations and events stay countable."""
+        now = utcnow()
+        async with self._sessions.begin() as session:
+            contact = await session.get(Contact, contact_id, with_for_update=True)
+            if contact is None:
+                raise ContactNotFound("contact not found")
+            if contact.erased_at is not None:
+                raise ContactErased("this contact was already erased")
+            ids = list(await session.scalars(
+                select(Conversation.id).where(Conversation.contact_id == contact_id)))
+            contact.name = contact.email = contact.phone = contact.notes = None
+            contact.tags = []
+            contact.erased_at = now
+            identities = await _count(session, delete(ContactIdentity).where(
+                ContactIdentity.contact_id == contact_id))
+            identities += await _count(session, delete(ChannelIdentity).where(
+                ChannelIdentity.conversation_id.in_(ids)))
+            messages = await _anonymise(session, Message.conversation_id.in_(ids))
+            await _scrub_events(session, ConversationEvent.conversation_id.in_(ids))
+            counts = {"conversations": len(ids), "messages": messages, "identities": identities}
+            session.add(AuditEntry(action="contact_erased", actor_id=actor_id,
+                                   contact_id=contact_id, details=counts, created_at=now))
+        return counts
+
+    async def purge_expired(self, now: datetime) -> int:
+        """Anonymises messages older than the retention period (0: keep forever), except in
+        conversations waiting for or with a person. Returns how many were purged; idempotent,
+        so several instances may run it (a purge that finds nothing writes no audit entry)."""
+        if self.retention_days <= 0:
+            return 0
+        cutoff = now - timedelta(days=self.retention_days)
+        settled = select(Conversation.id).where(Conversation.status.not_in(_ACTIVE))
+        async with self._sessions.begin() as session:
+            due = list(await session.scalars(select(Message.conversation_id).distinct().where(
+                Message.conversation_id.in_(settled), Message.created_at < cutoff, _NOT_ANONYMOUS)))
+            if not due:
+                return 0
+            purged = await _anonymise(session, Message.conversation_id.in_(due),
+                                      Message.created_at < cutoff)
+            await _scrub_events(session, ConversationEvent.conversation_id.in_(due),
+                                ConversationEvent.created_at < cutoff)
+            if purged:
+                session.add(AuditEntry(action="transcripts_purged", actor_id=None,
+                                       details={"messages": purged,
+                                                "older_than": cutoff.isoformat(),
+                                                "retention_days": self.retention_days},
+                                       created_at=now))
+        return purged
+
+    async def audit(self, contact_id: str | None = None, limit: int = 100) -> list[AuditEntry]:
+        """The newest audit entries, optionally about one contact."""
+        query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
+        if contact_id is not None:
+            query = query.where(AuditEntry.contact_id == contact_id)
+        async with self._sessions() as session:
+            return list(await session.scalars(query))
+
+
+async def _count(session: AsyncSession, statement: Any) -> int:
+    result = await session.execute(statement.execution_options(synchronize_session=False))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def _anonymise(session: AsyncSession, *where: Any) -> int:
+    """Text, structured content and the platform's message id removed; times and types stay."""
+    return await _count(session, update(Message).where(*where, _NOT_ANONYMOUS)
+                        .values(text=None, payload=null(), source_id=None))
+
+
+async def _scrub_events(session: AsyncSession, *where: Any) -> None:
+    for event in await session.scalars(select(ConversationEvent).where(*where)):
+        clean = scrubbed(event.data)
+        if clean != event.data:
+            event.data = clean
+
+
+def audit_json(entry: AuditEntry) -> dict[str, Any]:
+    return {"id": entry.id, "action": entry.action, "actor_id": entry.actor_id,
+            "contact_id": entry.contact_id, "details": entry.details,
+            "at": entry.created_at.isoformat()}

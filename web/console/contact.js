@@ -1,0 +1,115 @@
+// The contact page: one customer across channels. Like console.js, everything stored is shown
+// with textContent only, never as HTML; the page's CSP forbids inline scripts besides.
+"use strict";
+
+const state = { csrf: null, agent: null, contactId: decodeURIComponent(location.pathname.split("/").pop()) };
+const $ = (id) => document.getElementById(id);
+
+async function api(method, path, body) {
+  const response = await fetch(path, {
+    method,
+    credentials: "same-origin",
+    headers: { "Content-Type": "application/json", "X-CSRF-Token": state.csrf || "" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const data = await response.json().catch(() => ({}));
+  if (!response.ok) throw new Error(data.error || `HTTP ${response.status}`);
+  return data;
+}
+
+function el(tag, text) {
+  const node = document.createElement(tag);
+  if (text !== undefined && text !== null) node.textContent = String(text);
+  return node;
+}
+
+const when = (iso) => (iso ? new Date(iso).toLocaleString() : "—");
+const contactPath = () => `/console/api/contacts/${encodeURIComponent(state.contactId)}`;
+
+function describe(data) {
+  return Object.entries(data || {}).map(([k, v]) => `${k}: ${typeof v === "object" ? JSON.stringify(v) : v}`).join(", ");
+}
+
+function render(page) {
+  const c = page.contact;
+  $("contact").hidden = false;
+  $("contact-title").textContent = c.name || c.email || c.phone || `Customer ${c.id.slice(0, 6)}`;
+  const details = [["Email", c.email], ["Phone", c.phone], ["Tags", c.tags.join(", ")],
+    ["First seen", when(c.created_at)]];
+  if (c.erased_at) details.push(["Erased", when(c.erased_at)]);
+  $("contact-details").replaceChildren(...details.flatMap(([k, v]) => [el("dt", k), el("dd", v || "—")]));
+  $("contact-name").value = c.name || "";
+  $("contact-notes").value = c.notes || "";
+  $("contact-tags").value = c.tags.join(", ");
+  for (const id of ["contact-name", "contact-notes", "contact-tags", "contact-save"]) $(id).disabled = Boolean(c.erased_at);
+  $("identities").replaceChildren(...page.identities.map((i) =>
+    el("li", `${i.channel}: ${i.external_id}${i.verified_at ? ` (proved ${when(i.verified_at)})` : ""}`)));
+  $("conversations").tBodies[0].replaceChildren(...page.conversations.map((conv) => {
+    const row = el("tr");
+    row.dataset.conversationId = conv.id;
+    for (const value of [conv.channel, conv.status, when(conv.created_at), when(conv.last_message_at),
+      conv.handoff_reason || "—", conv.resolution_code || "—"]) row.append(el("td", value));
+    return row;
+  }));
+  $("orders").replaceChildren(...page.orders.map((o) => el("li", `${when(o.at)} · ${o.type} · ${describe(o.data)}`)));
+  $("handoffs").replaceChildren(...page.handoffs.map((h) => el("li", `${when(h.at)} · ${h.data.reason || "?"}`)));
+  $("surveys").replaceChildren(...page.surveys.map((s) =>
+    el("li", `${when(s.at)} · ${s.data.score}/5${s.data.comment ? ` — ${s.data.comment}` : ""}`)));
+}
+
+async function load() {
+  try {
+    const me = await api("GET", "/console/api/me");
+    state.csrf = me.csrf_token;
+    state.agent = me.agent;
+    $("me").textContent = `${me.agent.name} (${me.agent.role})`;
+  } catch (_) {
+    $("contact-error").textContent = "Log in to the console first.";
+    return;
+  }
+  $("privacy").hidden = !["admin", "manager"].includes(state.agent.role);
+  try { render(await api("GET", contactPath())); }
+  catch (error) { $("contact-error").textContent = error.message; }
+}
+
+async function save(event) {
+  event.preventDefault();
+  const tags = $("contact-tags").value.split(",").map((t) => t.trim()).filter(Boolean);
+  try {
+    await api("PATCH", contactPath(), { name: $("contact-name").value, notes: $("contact-notes").value, tags });
+    $("contact-error").textContent = "";
+    $("save-state").textContent = "Saved";
+    render(await api("GET", contactPath()));
+  } catch (error) {
+    $("save-state").textContent = "";
+    $("contact-error").textContent = error.message;
+  }
+}
+
+async function exportAll() {
+  try {
+    const data = await api("POST", `${contactPath()}/export`);
+    const link = el("a");
+    link.href = URL.createObjectURL(new Blob([JSON.stringify(data, null, 2)], { type: "application/json" }));
+    link.download = `contact-${state.contactId}.json`;
+    link.click();
+    URL.revokeObjectURL(link.href);
+    $("privacy-state").textContent = "Exported (recorded in the audit trail).";
+  } catch (error) { $("privacy-state").textContent = error.message; }
+}
+
+async function erase(event) {
+  event.preventDefault();
+  try {
+    await api("POST", `${contactPath()}/erase`, { confirm: $("erase-confirm").value.trim() });
+    $("privacy-state").textContent = "Erased (recorded in the audit trail).";
+    render(await api("GET", contactPath()));
+  } catch (error) { $("privacy-state").textContent = error.message; }
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  $("contact-form").addEventListener("submit", save);
+  $("export").onclick = exportAll;
+  $("erase-form").addEventListener("submit", erase);
+  load();
+});
