@@ -130,6 +130,8 @@ async function openConversation(id, watch) {
   $("conversation").hidden = false;
   $("admin").hidden = true;
   $("conv-title").textContent = data.contact.name || data.contact.email || `Conversation ${id.slice(0, 8)}`;
+  $("contact-link").href = `/console/contacts/${encodeURIComponent(data.contact.id)}`;
+  $("contact-link").hidden = false;
   const details = [["Status", data.status], ["Reason", data.handoff_reason], ["Channel", data.channel],
     ["Language", data.language], ["Waiting since", data.waiting_since],
     ["Customer email", data.contact.email], ["Customer phone", data.contact.phone]];
