@@ -26,6 +26,7 @@ from handoff.channels import widget_assets
 from handoff.console import pages as console_pages
 from handoff.console import live as console_live
 from handoff.config import Settings
+from handoff.conversations.nps import NpsSurvey
 from handoff.conversations.router import MessageRouter
 from handoff.conversations.service import ConversationService
 from handoff.db import create_engine, session_factory
@@ -60,6 +61,7 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(console_api.routes)
     app.add_routes(console_live.routes)
     app.add_routes(console_pages.routes)
+    app.add_routes(reports_api.routes)
     app.add_routes(contacts_api.routes)
     app.add_routes(reports_api.routes)
     app.add_routes(invoices.routes)
@@ -98,7 +100,8 @@ async def _conversations(app: web.Application) -> AsyncIterator[None]:
         app[contacts_api.CONTACTS] = ContactService(sessions)
         app[contacts_api.PRIVACY] = privacy = PrivacyService(sessions, settings.retention_days)
         app[ROUTER] = MessageRouter(service, assistant, locks, queue, fanout,
-                                    settings.handoff_policy)
+                                    settings.handoff_policy,
+                                    NpsSurvey(sessions, settings.nps_every_days))
         adapters: dict[str, ChannelAdapter] = {}
         if settings.whatsapp:
             adapters[whatsapp.CHANNEL] = whatsapp.WhatsAppAdapter(settings.whatsapp, http)

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text
-from sqlalchemy import TypeDecorator, UniqueConstraint
+from sqlalchemy import TypeDecorator, UniqueConstraint, false
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -106,6 +106,8 @@ class Conversation(Base):
     resolved_at: Mapped[datetime | None]
     # Set when an agent closes; the customer's next message may answer the 1-5 survey.
     survey_pending: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Set when the optional 0-10 question was asked (handoff/conversations/nps.py).
+    nps_pending: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # sha256 of the customer's bearer token; the token itself is never stored.
     token_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

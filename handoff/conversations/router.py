@@ -15,6 +15,7 @@ from typing import Any
 from actions.handoff import HANDOFF_KEY, RECORD_KEY
 from handoff.assistant import AssistantClient, AssistantTurn, AssistantUnavailable
 from handoff.conversations.models import Conversation, ConversationStatus, Message, utcnow
+from handoff.conversations.nps import NpsSurvey
 from handoff.conversations.service import ConversationService, HandoffRequest, Reply
 from handoff.conversations.views import message_json
 from handoff.fanout import MESSAGES_TOPIC, QUEUE_TOPIC, Fanout, conversation_topic
@@ -113,6 +114,7 @@ class MessageRouter:
         queue: SupportQueue,
         fanout: Fanout,
         policy: HandoffPolicy,
+        nps: NpsSurvey | None = None,
     ) -> None:
         self._service = service
         self._assistant = assistant
@@ -120,6 +122,7 @@ class MessageRouter:
         self._queue = queue
         self._fanout = fanout
         self._policy = policy
+        self._nps = nps
 
     def publish_messages(self, conversation_id: str, messages: list[Message]) -> None:
         """Tells open screens (agents, live customer channels) about stored messages."""
@@ -175,10 +178,17 @@ class MessageRouter:
             answer = survey_answer(message.text or "") if conversation.survey_pending else None
             if answer is not None:
                 replies = await self._service.record_survey(message, *answer)
+                if self._nps is not None:
+                    replies += await self._nps.ask_after_rating(conversation.id, message)
                 self.publish_messages(conversation.id, [message, *replies])
                 return RouteResult(message, replies, ConversationStatus.BOT.value)
             await self._service.return_to_bot(conversation.id, None, "customer_wrote_after_close")
             conversation = await self._service.get(conversation.id)
+        if conversation.nps_pending and self._nps is not None:
+            thanks = await self._nps.answer(conversation.id, message)
+            if thanks is not None:
+                self.publish_messages(conversation.id, [message, *thanks])
+                return RouteResult(message, thanks, conversation.status)
         if conversation.status != ConversationStatus.BOT.value:
             if conversation.status == ConversationStatus.WAITING.value:
                 await self._service.note_contact_details(conversation.id, message.text or "")
