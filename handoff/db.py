@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlalchemy.ext.asyncio import AsyncSession
 
 
-def create_engine(database_url: str) -> AsyncEngine:
+def create_engine(database_url: str, pool_size: int = 10) -> AsyncEngine:
     """An async engine; SQLite gets WAL, foreign keys and a busy timeout on every connection."""
     if database_url.startswith("sqlite"):
         path = make_url(database_url).database
@@ -27,7 +27,8 @@ def create_engine(database_url: str) -> AsyncEngine:
             cursor.close()
 
         return engine
-    return create_async_engine(database_url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    return create_async_engine(database_url, pool_size=pool_size, max_overflow=pool_size,
+                               pool_pre_ping=True)
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
+from sqlalchemy.exc import DBAPIError
 
 from handoff.conversations.errors import ConversationError
 
@@ -66,6 +67,13 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if exc.status < 400:
             raise
         return error_body(exc.status, exc.reason)
+    except (DBAPIError, OSError) as exc:  # the database is restarting or out of reach
+        logger.warning("storage unavailable on %s %s: %r", request.method, request.path, exc)
+        response = error_body(503, "the service cannot reach its storage right now; send the "
+                                   "same request again (a message with the same "
+                                   "client_message_id is stored once)")
+        response.headers["Retry-After"] = "2"
+        return response
     except Exception:
         logger.exception("unhandled error on %s %s", request.method, request.path)
         return error_body(500, "internal error; the team has been notified")

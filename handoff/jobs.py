@@ -23,7 +23,6 @@ SQLite serves a single instance, so there the job simply runs.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine
@@ -32,15 +31,16 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from handoff.db_locks import advisory_key
+
 logger = logging.getLogger(__name__)
 
 Job = Callable[[], Coroutine[Any, Any, None]]
 
 
 def lock_key(name: str) -> int:
-    """A stable signed 64-bit advisory-lock key for a job name."""
-    return int.from_bytes(hashlib.sha256(f"support-job:{name}".encode()).digest()[:8], "big",
-                          signed=True)
+    """The advisory-lock key of a job."""
+    return advisory_key(f"job:{name}")
 
 
 class SingleRunner:

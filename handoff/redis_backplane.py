@@ -5,6 +5,11 @@ through Redis pub/sub, so each instance — this one included — hands it to it
 screens; a lock is a Redis key set only if absent, with an expiry and a token so only its
 holder releases it. The database stays the source of truth: an event lost while Redis
 restarts costs a screen refresh, never a message.
+
+While Redis does not answer, the instance keeps working from the database: an event that
+cannot be published goes to this instance's own screens (the others catch up from the
+database), and a conversation's lock falls back to a PostgreSQL advisory lock
+(handoff/db_locks.py). Both recover by themselves once Redis answers again.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from handoff.db_locks import DatabaseLocks
 from handoff.fanout import Fanout
 
 logger = logging.getLogger(__name__)
@@ -63,13 +69,15 @@ class RedisFanout(Fanout):
         while True:
             topic, event = await self._outbox.get()
             payload = json.dumps({"topic": topic, "event": event})
-            for attempt in range(5):
+            for attempt in range(3):
                 try:
                     await self._redis.publish(f"{self._prefix}:events", payload)
                     break
                 except RedisError as exc:
                     logger.warning("fanout publish failed (%r), retrying", exc)
-                    await asyncio.sleep(0.1 * 2 ** attempt)
+                    await asyncio.sleep(0.05 * 2 ** attempt)
+            else:  # Redis is down: at least this instance's screens hear of it
+                Fanout.publish(self, topic, event)
 
     async def _listen(self) -> None:
         while True:
@@ -91,14 +99,33 @@ class RedisLocks:
     """One message at a time per conversation across every instance."""
 
     def __init__(self, redis: Redis, prefix: str = "support", ttl_ms: int = 60_000,
-                 wait_seconds: float = 120.0) -> None:
+                 wait_seconds: float = 120.0, fallback: DatabaseLocks | None = None) -> None:
         self._redis, self._prefix = redis, prefix
         self._ttl_ms, self._wait = ttl_ms, wait_seconds
         self._release = redis.register_script(_RELEASE)
+        self._fallback = fallback
 
     @asynccontextmanager
     async def hold(self, conversation_id: str) -> AsyncIterator[None]:
         key, token = f"{self._prefix}:lock:{conversation_id}", secrets.token_hex(16)
+        try:
+            await self._acquire(conversation_id, key, token)
+        except RedisError as exc:
+            if self._fallback is None:
+                raise
+            logger.warning("Redis lock unavailable (%r); using the database's lock", exc)
+            async with self._fallback.hold(conversation_id):
+                yield
+            return
+        try:
+            yield
+        finally:
+            try:
+                await self._release(keys=[key], args=[token])
+            except RedisError as exc:  # the key expires by itself
+                logger.warning("Redis lock release failed (%r)", exc)
+
+    async def _acquire(self, conversation_id: str, key: str, token: str) -> None:
         delay, loop = 0.002, asyncio.get_running_loop()
         deadline = loop.time() + self._wait
         while not await self._redis.set(key, token, nx=True, px=self._ttl_ms):
@@ -106,7 +133,3 @@ class RedisLocks:
                 raise LockTimeout(f"conversation {conversation_id} stayed locked")
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.05)
-        try:
-            yield
-        finally:
-            await self._release(keys=[key], args=[token])

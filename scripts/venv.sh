@@ -58,3 +58,15 @@ ensure_browser() {
   "${sudo[@]}" apt-get update -qq >&2
   DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq chromium chromium-driver >&2
 }
+
+# Debian's nginx in front of the web services of `./assistant cluster`.
+ensure_nginx() {
+  if command -v nginx >/dev/null 2>&1 || [[ -x /usr/sbin/nginx ]]; then
+    return 0
+  fi
+  echo "==> installing Debian's nginx for ./assistant cluster" >&2
+  local sudo=()
+  [[ "$(id -u)" == 0 ]] || sudo=(sudo)
+  "${sudo[@]}" apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq nginx >&2
+}

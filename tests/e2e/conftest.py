@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -78,17 +79,19 @@ def start_system(tmp: Path) -> RunningSystem:
         "SUPPORT_SHOP_DATABASE_URL": f"sqlite:///{tmp}/shop.db",
         "SUPPORT_LINK_SECRET": "e2e-link-secret-0123456789",
     }
+    return launch("up", env, web_url=f"http://127.0.0.1:{ports['web']}",
+                  rasa_url=f"http://127.0.0.1:{ports['rasa']}",
+                  action_url=f"http://127.0.0.1:{ports['action']}",
+                  token="e2e-token", run_dir=run_dir, log_dir=log_dir)
+
+
+def launch(command: str, env: dict[str, str], **where: Any) -> RunningSystem:
+    """Runs `./assistant COMMAND` and waits for its "==> ready" line."""
     process = subprocess.Popen(
-        [str(ROOT / "assistant"), "up"], cwd=ROOT, env=env, text=True,
+        [str(ROOT / "assistant"), command], cwd=ROOT, env=env, text=True,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )
-    system = RunningSystem(
-        process=process,
-        web_url=f"http://127.0.0.1:{ports['web']}",
-        rasa_url=f"http://127.0.0.1:{ports['rasa']}",
-        action_url=f"http://127.0.0.1:{ports['action']}",
-        token="e2e-token", run_dir=run_dir, log_dir=log_dir,
-    )
+    system = RunningSystem(process=process, **where)
     ready = threading.Event()
 
     def pump() -> None:
@@ -105,7 +108,7 @@ def start_system(tmp: Path) -> RunningSystem:
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
             logs = "".join(system.output)
-            raise RuntimeError(f"./assistant up did not become ready:\n{logs}")
+            raise RuntimeError(f"./assistant {command} did not become ready:\n{logs}")
         ready.wait(0.5)
     return system
 

@@ -1,0 +1,276 @@
+"""`./assistant cluster` (two web services behind nginx, two Rasa servers, an action server)
+on a PostgreSQL and a Redis of the tests' own, which they kill and restart.
+
+"Nothing lost" means, for every test: each message a customer sent is stored exactly once,
+in the order sent, and each got an answer or a clear refusal that made the customer send it
+again (with the same client_message_id, so the retry is stored once). The tests share one
+cluster; they run in this file's order, the harshest last.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import time
+import uuid
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from tests.conftest import unused_port
+from tests.e2e.conftest import ADMIN_PASSWORD, RunningSystem, launch
+from tests.e2e.http import Response, call
+from tests.throwaway import ThrowawayPostgres, ThrowawayRedis
+
+pytestmark = pytest.mark.e2e
+TOKEN = "cluster-token"
+
+
+class Cluster:
+    def __init__(self, system: RunningSystem, postgres: ThrowawayPostgres,
+                 redis: ThrowawayRedis, rasa_urls: list[str]) -> None:
+        self.system, self.postgres, self.redis = system, postgres, redis
+        self.url, self.rasa_urls = system.web_url, rasa_urls
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    tmp = tmp_path_factory.mktemp("cluster")
+    postgres, redis = ThrowawayPostgres(), ThrowawayRedis()
+    postgres.start()
+    redis.start()
+    rasa_ports = [unused_port(), unused_port()]
+    port = unused_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": postgres.url, "SUPPORT_REDIS_URL": redis.url,
+        "SUPPORT_PORT": str(port),
+        "SUPPORT_WEB_PORTS": f"{unused_port()},{unused_port()}",
+        "SUPPORT_RASA_PORTS": ",".join(map(str, rasa_ports)),
+        "SUPPORT_ACTION_PORT": str(unused_port()),
+        "SUPPORT_RASA_TOKEN": TOKEN, "SUPPORT_ADMIN_PASSWORD": ADMIN_PASSWORD,
+        "SUPPORT_RUN_DIR": str(tmp / "run"), "SUPPORT_LOG_DIR": str(tmp / "log"),
+        "SUPPORT_SHOP_DATABASE_URL": f"sqlite:///{tmp}/shop.db",
+        "SUPPORT_LINK_SECRET": "cluster-link-secret-0123456789",
+        "SUPPORT_REROUTE_EVERY_SECONDS": "2",
+    }
+    system = launch("cluster", env, web_url=f"http://127.0.0.1:{port}",
+                    rasa_url=f"http://127.0.0.1:{rasa_ports[0]}", action_url="",
+                    token=TOKEN, run_dir=tmp / "run", log_dir=tmp / "log")
+    try:
+        yield Cluster(system, postgres, redis, [f"http://127.0.0.1:{p}" for p in rasa_ports])
+    finally:
+        if system.process.poll() is None:
+            system.stop()
+        redis.stop()
+        postgres.destroy()
+
+
+class Customer:
+    """A customer of the HTTP channel through nginx, who resends what was refused."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        created = call("POST", f"{url}/api/conversations", {"language": "en"})
+        assert created.status == 201, created.body
+        self.id = created.body["id"]
+        self.headers = {"Authorization": f"Bearer {created.body['token']}"}
+        self.sent: list[str] = []
+        self.refusals = 0
+
+    def say(self, text: str, attempts: int = 60) -> dict[str, Any]:
+        """Sends until the service takes it; a refusal must be a clear 503, never a silent drop."""
+        client_id = uuid.uuid4().hex
+        self.sent.append(text)
+        for _ in range(attempts):
+            response = self._send(text, client_id)
+            if response.status == 200:
+                return dict(response.body)
+            assert response.status in (502, 503, 504), (response.status, response.body)
+            self.refusals += 1
+            time.sleep(0.5)  # a client honouring Retry-After waits before resending
+        raise AssertionError(f"{text!r} was never accepted")
+
+    def _send(self, text: str, client_id: str) -> Response:
+        try:
+            return call("POST", f"{self.url}/api/conversations/{self.id}/messages",
+                        {"text": text, "client_message_id": client_id}, self.headers, timeout=60)
+        except OSError as exc:  # the connection itself dropped: as unclear as it gets, resend
+            return Response(503, repr(exc))
+
+    def stored(self) -> list[str]:
+        response = call("GET", f"{self.url}/api/conversations/{self.id}/messages",
+                        headers=self.headers)
+        assert response.status == 200, response.body
+        return [m["text"] for m in response.body["messages"] if m["author"] == "customer"]
+
+    def assert_nothing_lost(self) -> None:
+        assert self.stored() == self.sent  # each once, in the order sent
+
+
+def _descendants(pid: int) -> list[int]:
+    children: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        children += [int(c) for c in (task / "children").read_text().split()]
+    return [grandchild for child in children for grandchild in [child, *_descendants(child)]]
+
+
+def texts(result: dict[str, Any]) -> str:
+    return " ".join(r["text"] or "" for r in result["replies"] if r["type"] == "outgoing")
+
+
+def home_index(conversation_id: str, servers: int) -> int:
+    """Which Rasa server a conversation goes to first (handoff/assistant.py)."""
+    return zlib.crc32(conversation_id.encode()) % servers
+
+
+def test_the_cluster_answers_through_nginx_on_both_instances(cluster: Cluster) -> None:
+    customers = [Customer(cluster.url) for _ in range(4)]
+    for customer in customers:
+        assert "virtual assistant" in texts(customer.say("hi"))
+    for customer in customers:
+        customer.assert_nothing_lost()
+    # nginx spread the customers: both instances served message posts
+    for name in ("web-1", "web-2"):
+        assert "/messages" in (cluster.system.log_dir / f"{name}.log").read_text(), name
+
+
+def test_a_killed_rasa_servers_conversations_continue_on_the_other(cluster: Cluster) -> None:
+    """Nothing lost: the order form started on rasa-1 goes on at rasa-2 from the shared
+    tracker store, and every message is stored once."""
+    customer = Customer(cluster.url)
+    while home_index(customer.id, 2) != 0:
+        customer = Customer(cluster.url)
+    assert "order number" in texts(customer.say("where is my order?")).lower()
+    cluster.system.kill("rasa-1")
+    asked = texts(customer.say("#a10001"))
+    assert "email" in asked.lower(), asked  # the form remembered what it was asking
+    answer = customer.say("anna.kowalski@example.com")
+    assert answer["status"] == "bot" and "A10001" in texts(answer)
+    customer.assert_nothing_lost()
+
+
+async def _widget(url: str) -> tuple[aiohttp.ClientSession, aiohttp.ClientWebSocketResponse]:
+    session = aiohttp.ClientSession()
+    socket = await session.ws_connect(url.replace("http", "ws", 1) + "/widget/ws")
+    return session, socket
+
+
+async def _frame(socket: aiohttp.ClientWebSocketResponse, kind: str) -> dict[str, Any]:
+    async with asyncio.timeout(60):
+        while True:
+            frame = await socket.receive()
+            if frame.type != aiohttp.WSMsgType.TEXT:
+                raise ConnectionError(f"socket closed: {frame.type}")
+            data = json.loads(frame.data)
+            if data["type"] == kind:
+                return dict(data)
+
+
+async def _answered(socket: aiohttp.ClientWebSocketResponse, text: str) -> dict[str, Any]:
+    """Sends a message and waits for its acknowledgement."""
+    client_id = uuid.uuid4().hex
+    await socket.send_json({"type": "message", "text": text, "client_message_id": client_id})
+    ack = await _frame(socket, "ack")
+    assert ack["client_message_id"] == client_id
+    return ack
+
+
+async def test_a_killed_web_instance_loses_no_widget_message(cluster: Cluster) -> None:
+    """Nothing lost: after web-1 dies, each widget reconnects through nginx and gets its whole
+    history — every message once, in order — and carries on."""
+    chats = []
+    for n in range(4):  # nginx alternates, so some of these sockets are on web-1
+        session, socket = await _widget(cluster.url)
+        await socket.send_json({"type": "hello", "language": "en", "after": 0})
+        welcome = await _frame(socket, "welcome")
+        await _answered(socket, f"hello from chat {n}")
+        chats.append({"session": session, "socket": socket, "id": welcome["conversation_id"],
+                      "token": welcome["token"], "sent": [f"hello from chat {n}"]})
+    try:
+        cluster.system.kill("web-1")
+        dropped = 0
+        for n, chat in enumerate(chats):
+            text = f"after the crash {n}"
+            try:
+                await _answered(chat["socket"], text)
+            except ConnectionError:
+                dropped += 1
+                await chat["socket"].close()
+                chat["socket"] = await chat["session"].ws_connect(
+                    cluster.url.replace("http", "ws", 1) + "/widget/ws")
+                await chat["socket"].send_json({"type": "hello", "conversation_id": chat["id"],
+                                                "token": chat["token"], "after": 0})
+                await _frame(chat["socket"], "welcome")
+                await _answered(chat["socket"], text)
+            chat["sent"].append(text)
+        assert dropped >= 1  # the crash did hit open chats
+        for chat in chats:
+            response = call("GET", f"{cluster.url}/api/conversations/{chat['id']}/messages",
+                            headers={"Authorization": f"Bearer {chat['token']}"})
+            stored = [m["text"] for m in response.body["messages"] if m["author"] == "customer"]
+            assert stored == chat["sent"]
+    finally:
+        for chat in chats:
+            await chat["socket"].close()
+            await chat["session"].close()
+
+
+def test_with_redis_down_customers_are_answered_and_nothing_is_lost(cluster: Cluster) -> None:
+    """Nothing lost: with Redis down every message is stored once and answered — by the
+    assistant, or (Rasa's lock store is in Redis) by the clear "connecting you to a person"."""
+    customer = Customer(cluster.url)
+    customer.say("hi")
+    cluster.redis.stop()
+    try:
+        result = customer.say("where is my order?")
+        assert result["replies"], result  # an answer, never silence
+    finally:
+        cluster.redis.start()
+    later = Customer(cluster.url)
+    assert "virtual assistant" in texts(later.say("hi"))  # recovered: the assistant answers
+    customer.assert_nothing_lost()
+    later.assert_nothing_lost()
+
+
+def test_postgres_restarting_while_customers_type_loses_nothing(cluster: Cluster) -> None:
+    """Nothing lost: messages accepted before the restart are kept; those sent while it
+    restarts are refused with a clear 503 and accepted once resent — each stored once."""
+    customers = [Customer(cluster.url) for _ in range(3)]
+    for customer in customers:
+        customer.say("hi")
+    cluster.postgres.stop("immediate")  # a crash, not a polite shutdown
+    try:
+        response = customers[0]._send("typed while the database is down", uuid.uuid4().hex)
+        assert response.status == 503, response.body  # clear: not stored, send again
+    finally:
+        cluster.postgres.start()
+    for n, customer in enumerate(customers):
+        customer.say(f"typed after the restart {n}")
+    for customer in customers:
+        customer.assert_nothing_lost()
+
+
+def test_action_server_killed_inside_a_form_gives_a_clear_reply(cluster: Cluster) -> None:
+    """Nothing lost: the customer is told at once that a person takes over, and the form's
+    place in Rasa's tracker store is kept."""
+    customer = Customer(cluster.url)
+    assert "order number" in texts(customer.say("where is my order?")).lower()
+    # the server and its worker processes, as when the machine's OOM killer takes them all
+    for pid in _descendants(cluster.system.pid("action-server")):
+        os.kill(pid, signal.SIGKILL)
+    cluster.system.kill("action-server")
+    result = customer.say("#a10001")
+    assert result["status"] == "waiting"
+    assert "having trouble" in texts(result) or "person" in texts(result)
+    customer.assert_nothing_lost()
+    tracker = call("GET", f"{cluster.rasa_urls[1]}/conversations/{customer.id}/tracker"
+                          f"?token={TOKEN}")
+    assert tracker.status == 200
+    assert (tracker.body.get("active_loop") or {}).get("name"), tracker.body.get("active_loop")
