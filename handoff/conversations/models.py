@@ -160,7 +160,8 @@ class Message(Base):
         UniqueConstraint("conversation_id", "source_id", name="uq_messages_conversation_source"),
         Index("ix_messages_conversation_id", "conversation_id", "id"),
         Index("ix_messages_unrouted", "message_type", "routed_at"),
-        Index("ix_messages_conversation_author", "conversation_id", "author_type", "created_at"),
+        Index("ix_messages_conversation_author", "conversation_id", "author_type", "created_at",
+              "private", "reply_to_id"),
     )
 
 
@@ -175,4 +176,6 @@ class ConversationEvent(Base):
     data: Mapped[dict[str, Any] | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
-    __table_args__ = (Index("ix_conversation_events_type_created", "type", "created_at"),)
+    __table_args__ = (Index("ix_conversation_events_type_created", "type", "created_at"),
+                      Index("ix_conversation_events_conversation_type", "conversation_id", "type",
+                            "created_at"))

@@ -25,13 +25,17 @@ def upgrade() -> None:
     # ...events of one kind (handoffs, ratings, kb_*, flow_*) from the range's start...
     op.create_index('ix_conversation_events_type_created', 'conversation_events',
                     ['type', 'created_at'])
-    # ...and each conversation's first customer, assistant and agent message without its rows.
+    # ...each conversation's first handoff, claim and resolution from the index alone...
+    op.create_index('ix_conversation_events_conversation_type', 'conversation_events',
+                    ['conversation_id', 'type', 'created_at'])
+    # ...and its first customer, assistant and agent message, also without reading the rows.
     op.create_index('ix_messages_conversation_author', 'messages',
-                    ['conversation_id', 'author_type', 'created_at'])
+                    ['conversation_id', 'author_type', 'created_at', 'private', 'reply_to_id'])
 
 
 def downgrade() -> None:
     op.drop_index('ix_messages_conversation_author', table_name='messages')
+    op.drop_index('ix_conversation_events_conversation_type', table_name='conversation_events')
     op.drop_index('ix_conversation_events_type_created', table_name='conversation_events')
     op.drop_index('ix_conversations_created_at', table_name='conversations')
     with op.batch_alter_table('conversations', schema=None) as batch_op:
