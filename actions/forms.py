@@ -102,7 +102,12 @@ class StoreFormValidation(FormValidationAction):
             tracker.latest_message.get("text")
         ):
             dispatcher.utter_message(text=CARD_WARNING)
-        return await super().run(dispatcher, tracker, domain)
+        events = await super().run(dispatcher, tracker, domain)
+        if tracker.active_loop.get("name") != self.form:
+            # Rasa validates as the form activates, before the loop is active: the flow starts.
+            # (It may validate twice in that turn; the reports count one start per message.)
+            dispatcher.utter_message(json_message=record_payload("flow_started", flow=self.form))
+        return events
 
     async def required_slots(
         self, domain_slots: list[str], dispatcher: CollectingDispatcher, tracker: Tracker,
@@ -282,6 +287,7 @@ class StoreFlowAction(Action):
             return self.hand_off(dispatcher, tracker, "store_unavailable")
         if self.record:
             dispatcher.utter_message(json_message=record_payload(self.record, order=number))
+        dispatcher.utter_message(json_message=record_payload("flow_completed", flow=self.form))
         return events + reset_flow()
 
     async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker,
@@ -295,6 +301,8 @@ class StoreFlowAction(Action):
             "our team; they'll see what you've told me, so you won't need to repeat it.")
         dispatcher.utter_message(json_message=handoff_payload(
             f"form_failed:{self.form}", flow=self.form, error=why, collected=collected(tracker)))
+        dispatcher.utter_message(json_message=record_payload("flow_abandoned", flow=self.form,
+                                                             reason=why))
         return reset_flow()
 
 
@@ -310,6 +318,8 @@ class ActionStopFlow(Action):
         if tracker.active_loop.get("name"):
             dispatcher.utter_message(text="No problem, I've stopped there and changed nothing. "
                                           "Is there anything else I can help with?")
+            dispatcher.utter_message(json_message=record_payload(
+                "flow_abandoned", flow=tracker.active_loop["name"], reason="customer_stopped"))
         else:
             dispatcher.utter_message(text="Okay. Is there anything else I can help with?")
         return [ActiveLoop(None), SlotSet("requested_slot", None), *reset_flow()]

@@ -275,15 +275,16 @@ class Reports:
 
     @staticmethod
     async def _flows(session: AsyncSession, r: ReportRange) -> list[dict[str, Any]]:
+        """Per form: started, completed, abandoned. Rasa may validate twice as a form starts,
+        so each kind counts once per customer message (the record carries its message_id)."""
         flow = E.data["flow"].as_string()
         rows = await session.execute(
-            select(flow, E.type, func.count())
+            select(flow, E.type, E.conversation_id, E.data["message_id"].as_string()).distinct()
             .join(Conversation, Conversation.id == E.conversation_id)
-            .where(*_typed(r, "flow_started", "flow_completed", "flow_abandoned"))
-            .group_by(flow, E.type))
+            .where(*_typed(r, "flow_started", "flow_completed", "flow_abandoned")))
         counts: dict[str, Counter[str]] = defaultdict(Counter)
-        for name, kind, count in rows.tuples():
-            counts[name or "unknown"][kind.removeprefix("flow_")] += count
+        for name, kind, _cid, _message in rows.tuples():
+            counts[name or "unknown"][kind.removeprefix("flow_")] += 1
         return [{"flow": name, "started": c["started"], "completed": c["completed"],
                  "abandoned": c["abandoned"], "completion_rate": _rate(c["completed"], c["started"]),
                  "abandonment_rate": _rate(c["abandoned"], c["started"])}

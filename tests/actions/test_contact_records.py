@@ -3,13 +3,23 @@ the store confirmed it) and the orders and invoices asked about."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from actions.billing import ActionSubmitInvoiceForm
 from actions.orders import ActionSubmitOrderStatusForm, ValidateOrderStatusForm
 from shop.sql import SqlStoreBackend
 from tests.actions.test_billing_flows import invoice_env
-from tests.shop.harness import ANNA, records_of, run, store_backend, tracker
+from tests.shop.harness import ANNA, run, store_backend, tracker
+from tests.shop.harness import records_of as all_records_of
 
 __all__ = ["store_backend", "invoice_env"]
+
+
+def records_of(messages: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    """The contact-record facts; a flow's start and end are the reports' (tests/actions/test_flow_records.py)."""
+    return [(kind, data) for kind, data in all_records_of(messages) if not kind.startswith("flow_")]
+
+
 FORM = "order_status_form"
 
 

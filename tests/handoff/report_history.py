@@ -99,8 +99,10 @@ async def write_known_history(sessions: async_sessionmaker[AsyncSession]) -> Non
         a.event("message_understood", "2026-03-28T10:00:02", intent="order_status", confidence=0.9)
         a.event("kb_answered", "2026-03-28T10:00:02", article="shipping-times", score=0.8)
         a.event("kb_feedback", "2026-03-28T10:01:00", article="shipping-times", helped=True)
-        a.event("flow_started", "2026-03-28T10:02:00", flow="change_address")
-        a.event("flow_completed", "2026-03-28T10:03:00", flow="change_address")
+        # Rasa validated twice as the form started: one start (same message)
+        a.event("flow_started", "2026-03-28T10:02:00", flow="change_address", message_id=7)
+        a.event("flow_started", "2026-03-28T10:02:00", flow="change_address", message_id=7)
+        a.event("flow_completed", "2026-03-28T10:03:00", flow="change_address", message_id=8)
 
         b = await (await h.conversation("B", "whatsapp", "de", "2026-03-30T07:00:00")).customer("2026-03-30T07:00:00")
         b.assistant("2026-03-30T07:00:04")
