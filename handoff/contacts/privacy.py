@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import delete, null, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from handoff.channels.messaging import ChannelIdentity
+from handoff.channels.messaging import ChannelIdentity, Delivery
 from handoff.contacts.models import AuditEntry, ContactIdentity
 from handoff.contacts.service import (
     ContactErased,
@@ -124,6 +124,12 @@ class PrivacyService:
             identities += await _count(session, delete(ChannelIdentity).where(
                 ChannelIdentity.conversation_id.in_(ids)))
             messages = await _anonymise(session, Message.conversation_id.in_(ids))
+            # Nothing is sent any more to a customer who is erased (and nowhere to send it).
+            await session.execute(update(Delivery).where(
+                Delivery.status == "pending",
+                Delivery.message_id.in_(select(Message.id).where(Message.conversation_id.in_(ids))))
+                .values(status="skipped", last_error="the contact was erased")
+                .execution_options(synchronize_session=False))
             await _scrub_events(session, ConversationEvent.conversation_id.in_(ids))
             counts = {"conversations": len(ids), "messages": messages, "identities": identities}
             session.add(AuditEntry(action="contact_erased", actor_id=actor_id,

@@ -24,11 +24,12 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from handoff.channels.messaging import ChannelIdentity
 from handoff.contacts.models import ContactIdentity, IdentityKind
+from handoff.db_locks import advisory_key
 from handoff.conversations.errors import ConversationError, ConversationNotFound
 from handoff.conversations.models import (
     AuthorType,
@@ -147,6 +148,10 @@ async def link_verified(session: AsyncSession, conversation_id: str, data: dict[
         logger.warning("identity_verified without a usable email or phone in %s", conversation_id)
         return
     kind, value = proof
+    if session.bind.dialect.name == "postgresql":
+        # Two chats proving the same email at once: the second waits, then finds the owner.
+        # (SQLite: the turn's events were written first, so this transaction holds the write lock.)
+        await session.execute(select(func.pg_advisory_xact_lock(advisory_key(f"identity:{kind}:{value}"))))
     conversation = await session.get(Conversation, conversation_id, with_for_update=True)
     if conversation is None:
         return

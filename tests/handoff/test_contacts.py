@@ -14,7 +14,7 @@ from sqlalchemy import func, select, update
 
 from handoff.app import create_app
 from handoff.appkeys import AGENTS, ENGINE, MESSAGING, ROUTER, SERVICE
-from handoff.channels.messaging import ChannelIdentity, InboundMessage
+from handoff.channels.messaging import ChannelIdentity, Delivery, InboundMessage
 from handoff.config import ConfigError, Settings
 from handoff.contacts.api import PRIVACY, purge_periodically
 from handoff.contacts.models import AuditEntry, ContactIdentity
@@ -126,6 +126,14 @@ async def test_a_proof_on_two_channels_makes_one_contact_with_everything(
         ("order_viewed", "A10001"), ("invoice_link_sent", "A10003"), ("order_viewed", "A10001")]
     assert [h["reason"] for h in (x["data"] for x in page["handoffs"])] == ["customer_request"]
     assert page["handoffs"][0]["conversation_id"] == phone_chat
+    # An agent takes the WhatsApp chat, closes it, and the customer's rating shows up too.
+    assert (await admin.call("POST", f"/console/api/conversations/{phone_chat}/claim"))[0] == 200
+    status, _ = await admin.call("POST", f"/console/api/conversations/{phone_chat}/resolve",
+                                 {"resolution_code": "answered"})
+    assert status == 200
+    await whatsapp_chat(app_client, "5")
+    page = (await admin.call("GET", f"/console/api/contacts/{contact_id}"))[1]
+    assert [(s["conversation_id"], s["data"]["score"]) for s in page["surveys"]] == [(phone_chat, 5)]
     # The WhatsApp chat's own record was folded in, not left behind half-empty.
     status, body = await admin.call("GET", f"/console/api/contacts/{phone_contact}")
     assert status == 404 and body["error"] == "contact not found"
@@ -166,6 +174,16 @@ async def test_two_proven_records_are_never_merged_by_the_service(app_client: Cl
     # A third chat that proved nothing else joins Anna's record.
     third = await api_chat(app_client, "hello", f"verify {ANNA}")
     assert await contact_of(app_client, third) == await contact_of(app_client, anna_chat)
+
+
+async def test_two_chats_proving_the_same_email_at_once_end_in_one_contact(
+    app_client: Client
+) -> None:
+    chats = [await start(app_client) for _ in range(4)]
+    answers = await asyncio.gather(*(send(app_client, cid, auth, text=f"verify {ANNA}")
+                                     for cid, auth in chats))
+    assert [a.status for a in answers] == [200] * 4  # no customer loses a reply to the race
+    assert len({await contact_of(app_client, cid) for cid, _ in chats}) == 1
 
 
 async def send_more(client: Client, cid: str, line: str) -> None:
@@ -315,6 +333,10 @@ async def test_erasure_anonymises_and_the_conversations_still_count(
                     await session.scalar(select(func.count()).select_from(ConversationEvent).where(
                         ConversationEvent.type == "handed_off")) or 0)
 
+    async with session_factory(app_client.app[ENGINE]).begin() as session:  # a reply not yet sent
+        reply_id = await session.scalar(select(Message.id).where(
+            Message.conversation_id == phone_chat, Message.author_type == "assistant"))
+        session.add(Delivery(message_id=reply_id, channel="whatsapp"))
     before = await counts()
     status, body = await admin.call("POST", f"/console/api/contacts/{contact_id}/erase", {"confirm": "yes"})
     assert status == 400 and "confirm" in body["error"]  # no erasure by accident
@@ -337,6 +359,7 @@ async def test_erasure_anonymises_and_the_conversations_still_count(
             ConversationEvent.conversation_id.in_([cid, phone_chat])))]
         assert ANNA not in json.dumps(data) and "1 Main St" not in json.dumps(data)
         assert await session.scalar(select(func.count()).select_from(ChannelIdentity)) == 0
+        assert await session.scalar(select(Delivery.status)) == "skipped"  # never sent now
         kept = await session.scalar(select(Message.text).where(Message.conversation_id == other,
                                                                Message.author_type == "customer"))
         assert kept == "someone else entirely"  # nobody else's transcript is touched
