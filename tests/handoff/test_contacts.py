@@ -452,3 +452,27 @@ async def test_the_periodic_purge_survives_a_failure() -> None:
     with pytest.raises(asyncio.CancelledError):
         await task
     assert privacy.calls >= 2
+
+
+async def test_the_service_purges_on_its_own_when_retention_is_set(
+    aiohttp_client: Any, database_url: str, fake_rasa: FakeRasa
+) -> None:
+    fake_rasa.reply = scripted
+    settings = settings_for(database_url, fake_rasa.url)
+    first = await aiohttp_client(create_app(settings))
+    cid = await api_chat(first, "a question from long ago")
+    async with session_factory(first.app[ENGINE]).begin() as session:
+        await session.execute(update(Message).values(created_at=utcnow() - timedelta(days=40)))
+    await first.close()
+
+    second = await aiohttp_client(create_app(Settings(**{**settings.__dict__, "retention_days": 30})))
+    sessions = session_factory(second.app[ENGINE])
+    async with asyncio.timeout(20):  # a bound on a job that never runs, not a timing claim
+        while True:
+            async with sessions() as session:
+                texts = list(await session.scalars(select(Message.text).where(Message.conversation_id == cid)))
+                if texts and set(texts) == {None}:
+                    break
+            await asyncio.sleep(0.05)
+    async with sessions() as session:
+        assert [e.action for e in await session.scalars(select(AuditEntry))] == ["transcripts_purged"]
