@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 from redis.asyncio import Redis
 from sqlalchemy import text
 
@@ -30,15 +31,17 @@ from handoff.conversations.nps import NpsSurvey
 from handoff.conversations.router import MessageRouter
 from handoff.conversations.service import ConversationService
 from handoff.db import create_engine, session_factory
+from handoff.db_locks import DatabaseLocks
 from handoff.http import MAX_BODY_BYTES, error_middleware
 from handoff.fanout import MESSAGES_TOPIC, QUEUE_TOPIC, Fanout
 from handoff.jobs import SingleRunner, sweep_unrouted
 from handoff.locks import ConversationLocks
 from handoff.presence import SharedPresence
+from handoff.proxy import Middleware, forwarded_middleware
 from handoff.queue import AgentPresence, SupportQueue
 from handoff.redis_backplane import RedisFanout, RedisLocks
 from handoff.reports import api as reports_api
-from handoff.team_settings import load_business_hours
+from handoff.team_settings import follow_business_hours, load_business_hours
 from handoff.webhooks import WebhookSender
 
 logger = logging.getLogger(__name__)
@@ -46,7 +49,10 @@ logger = logging.getLogger(__name__)
 
 def create_app(settings: Settings) -> web.Application:
     """The web service, ready for `web.run_app` or a test client."""
-    app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY_BYTES)
+    middlewares: list[Middleware] = [error_middleware]
+    if settings.trusted_proxies:  # the customer's address, not nginx's (handoff/proxy.py)
+        middlewares.insert(0, forwarded_middleware(settings.trusted_proxies))
+    app = web.Application(middlewares=middlewares, client_max_size=MAX_BODY_BYTES)
     app[SETTINGS] = settings
     app[widget.LIMITS] = widget.make_limiters(settings)
     app.cleanup_ctx.append(_conversations)
@@ -71,7 +77,8 @@ def create_app(settings: Settings) -> web.Application:
 async def _conversations(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     engine = create_engine(settings.database_url)
-    redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+    redis = Redis.from_url(settings.redis_url, socket_connect_timeout=2) \
+        if settings.redis_url else None
     try:
         await preflight.check(settings, engine, redis)
     except BaseException:
@@ -88,8 +95,11 @@ async def _conversations(app: web.Application) -> AsyncIterator[None]:
         presence = SharedPresence(redis, settings.redis_prefix) if redis else AgentPresence()
         queue = SupportQueue(sessions, presence, hours)
         fanout: Fanout = RedisFanout(redis, settings.redis_prefix) if redis else Fanout()
+        # while Redis is down, a conversation's lock is an advisory lock on an engine of its own
+        lock_engine = create_engine(settings.database_url, pool_size=5) if redis else None
         locks: ConversationLocks | RedisLocks = (
-            RedisLocks(redis, settings.redis_prefix) if redis else ConversationLocks())
+            RedisLocks(redis, settings.redis_prefix, fallback=DatabaseLocks(lock_engine))
+            if redis and lock_engine else ConversationLocks())
         if isinstance(fanout, RedisFanout):
             await fanout.start()
         app[ENGINE] = engine
@@ -115,6 +125,8 @@ async def _conversations(app: web.Application) -> AsyncIterator[None]:
             app[ROUTER].reroute_unrouted, settings.reroute_every_seconds)))]
         if isinstance(presence, SharedPresence):
             tasks.append(asyncio.create_task(presence.run()))
+            tasks.append(asyncio.create_task(
+                follow_business_hours(fanout, queue, settings.business_hours)))
         if adapters:
             tasks += [asyncio.create_task(jobs.run("messaging", hub.run)),
                       asyncio.create_task(_wake_on(fanout, MESSAGES_TOPIC, hub.wake))]
@@ -135,6 +147,8 @@ async def _conversations(app: web.Application) -> AsyncIterator[None]:
             await fanout.close()
         if redis is not None:
             await redis.aclose()
+        if lock_engine is not None:
+            await lock_engine.dispose()
     await engine.dispose()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -48,6 +49,8 @@ class Settings:
     migrate_on_start: bool = True
     # How often the instance running the job looks for messages stored but never routed.
     reroute_every_seconds: float = 30.0
+    # Reverse proxies (nginx) whose X-Forwarded-For names the customer's address.
+    trusted_proxies: tuple[str, ...] = ()
     # Redis for fan-out and locks across several instances; empty: in-process (one instance).
     redis_url: str = ""
     redis_prefix: str = "support"
@@ -100,6 +103,7 @@ class Settings:
             widget_messages_per_minute=_int(env, "SUPPORT_WIDGET_MESSAGES_PER_MINUTE", 30, 1, 10_000),
             widget_new_chats_per_minute=_int(env, "SUPPORT_WIDGET_NEW_CHATS_PER_MINUTE", 20, 1, 10_000),
             redis_url=_redis_url(env),
+            trusted_proxies=_addresses(env, "SUPPORT_TRUSTED_PROXIES"),
             redis_prefix=env.get("SUPPORT_REDIS_PREFIX", "support"),
             whatsapp=_whatsapp(env),
             telegram=_telegram(env),
@@ -205,6 +209,17 @@ def _http_urls(env: Mapping[str, str], name: str) -> tuple[str, ...]:
     """A comma-separated list of http(s) URLs, each checked like a single one."""
     items = [item.strip() for item in env.get(name, "").split(",") if item.strip()]
     return tuple(_http_url({name: item}, name, "") for item in items)
+
+
+def _addresses(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    """A comma-separated list of IP addresses, each checked."""
+    items = tuple(item.strip() for item in env.get(name, "").split(",") if item.strip())
+    for item in items:
+        try:
+            ipaddress.ip_address(item)
+        except ValueError:
+            raise ConfigError(f"{name}: {item!r} is not an IP address") from None
+    return items
 
 
 def _redis_url(env: Mapping[str, str]) -> str:

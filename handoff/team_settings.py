@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import String
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -10,6 +12,12 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from handoff.business_hours import BusinessHours
 from handoff.conversations.models import Base
+from handoff.fanout import Fanout
+
+if TYPE_CHECKING:
+    from handoff.queue import SupportQueue
+
+logger = logging.getLogger(__name__)
 
 BUSINESS_HOURS_KEY = "business_hours"
 
@@ -41,3 +49,23 @@ async def save_business_hours(sessions: async_sessionmaker[AsyncSession],
             session.add(TeamSetting(key=BUSINESS_HOURS_KEY, value=value))
         else:
             row.value = value
+
+
+# Announces saved settings, so every instance (not only the one that saved) applies them.
+TEAM_SETTINGS_TOPIC = "team_settings"
+
+
+async def follow_business_hours(fanout: Fanout, queue: SupportQueue, default: BusinessHours,
+                                every_seconds: float = 60.0) -> None:
+    """Keeps this instance's hours equal to the saved ones: reloaded when any instance
+    announces a save, and every `every_seconds` in case the announcement was missed."""
+    async with fanout.subscribe(TEAM_SETTINGS_TOPIC) as events:
+        while True:
+            try:
+                await asyncio.wait_for(events.get(), every_seconds)
+            except asyncio.TimeoutError:
+                pass
+            try:
+                queue.hours = await load_business_hours(queue.sessions) or default
+            except Exception as exc:  # the database is away: keep the hours we have
+                logger.warning("could not reload business hours (%r)", exc)

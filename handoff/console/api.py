@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from handoff.agents.models import Agent
-from handoff.appkeys import AGENTS, QUEUE, ROUTER, SERVICE, SETTINGS
+from handoff.appkeys import AGENTS, FANOUT, QUEUE, ROUTER, SERVICE, SETTINGS
 from handoff.console.auth import COOKIE, current_admin, current_agent, set_session_cookie
 from handoff.conversations.message_text import clean_message_text
 from handoff.conversations.export import transcript_record, transcript_text
@@ -16,7 +16,7 @@ from handoff.conversations.views import contact_json, conversation_json, message
 from handoff.http import BadRequest, read_json_object
 from handoff.business_hours import BusinessHours, BusinessHoursError
 from handoff.conversations.models import utcnow
-from handoff.team_settings import save_business_hours
+from handoff.team_settings import TEAM_SETTINGS_TOPIC, save_business_hours
 from knowledge.articles import load_articles
 
 routes = web.RouteTableDef()
@@ -266,5 +266,6 @@ async def set_business_hours(request: web.Request) -> web.Response:
     queue = request.app[QUEUE]
     await save_business_hours(queue.sessions, hours)
     queue.hours = hours
+    request.app[FANOUT].publish(TEAM_SETTINGS_TOPIC, {"type": "business_hours"})
     return web.json_response({"hours": hours.text, "timezone": hours.zone.key,
                               "open_now": hours.is_open(utcnow())})

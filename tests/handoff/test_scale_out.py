@@ -311,3 +311,20 @@ async def test_with_redis_down_messages_keep_their_order_and_redis_recovers(
                         pass
     finally:
         redis.stop()
+
+
+async def test_business_hours_saved_on_one_instance_apply_on_every_instance(
+    aiohttp_client: Any, shared: Settings
+) -> None:
+    first = await aiohttp_client(create_app(shared))
+    second = await aiohttp_client(create_app(shared))
+    admin = await log_in(aiohttp_client, second, *ADMIN)
+    status, body = await admin.call("PUT", "/console/api/business-hours",
+                                    {"hours": "mon-fri 09:00-17:00", "timezone": "Europe/Berlin"})
+    assert status == 200, body
+
+    async def applied() -> bool:
+        await asyncio.sleep(0.02)
+        return first.app[QUEUE].hours.text == "mon-fri 09:00-17:00"
+    await until(applied)
+    assert first.app[QUEUE].hours.zone.key == "Europe/Berlin"
