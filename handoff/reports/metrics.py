@@ -12,15 +12,19 @@ start at the range's first instant and use the (type, created_at) index.
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 import statistics
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Any
 
-from sqlalchemy import Select, String, and_, case, func, select, type_coerce
+from sqlalchemy import Float, Select, String, and_, case, func, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.functions import FunctionElement
 
 from handoff.business_hours import BusinessHours
 from handoff.conversations.models import AuthorType, Conversation, ConversationEvent, Message
@@ -30,6 +34,26 @@ from handoff.reports.sla import HandoffTimes, ServiceLevels, breaches
 E = ConversationEvent
 REOPEN_REASON = "customer_wrote_after_close"
 TOP_UNANSWERED = 20
+
+
+class seconds_between(FunctionElement[float]):
+    """Seconds from `start` to `stop`, computed by the database (no time parsed in Python)."""
+
+    type = Float()
+    inherit_cache = True
+    name = "seconds_between"
+
+
+@compiles(seconds_between, "sqlite")
+def _seconds_sqlite(element: seconds_between, compiler: SQLCompiler, **kw: Any) -> str:
+    stop, start = (compiler.process(c, **kw) for c in element.clauses)
+    return f"((julianday({stop}) - julianday({start})) * 86400.0)"
+
+
+@compiles(seconds_between, "postgresql")
+def _seconds_postgres(element: seconds_between, compiler: SQLCompiler, **kw: Any) -> str:
+    stop, start = (compiler.process(c, **kw) for c in element.clauses)
+    return f"EXTRACT(EPOCH FROM ({stop} - {start}))"
 
 
 def _first(event_type: str) -> ColumnElement[Any]:
@@ -84,12 +108,16 @@ def _facts(r: ReportRange) -> Select[Any]:
         .group_by(Message.conversation_id)
         .subquery("msg")
     )
+    ev, msg = events.c, replies.c
     return (
         select(Conversation.id, _raw(Conversation.created_at), Conversation.channel,
-               Conversation.language, _raw(events.c.handed_off_at), _raw(events.c.claimed_at),
-               _raw(events.c.resolved_at),
-               _raw(replies.c.first_customer_at), _raw(replies.c.first_assistant_at),
-               _raw(replies.c.first_agent_at))
+               Conversation.language, _raw(ev.handed_off_at), ev.claimed_at.is_not(None),
+               ev.resolved_at.is_not(None),
+               seconds_between(ev.claimed_at, ev.handed_off_at),
+               seconds_between(msg.first_assistant_at, msg.first_customer_at),
+               seconds_between(msg.first_agent_at, ev.handed_off_at),
+               seconds_between(ev.resolved_at, Conversation.created_at),
+               seconds_between(ev.resolved_at, ev.handed_off_at))
         .outerjoin(events, events.c.cid == Conversation.id)
         .outerjoin(replies, replies.c.cid == Conversation.id)
         .where(*_in_range(r))
@@ -110,6 +138,12 @@ def _at(value: str | datetime) -> datetime:
 
 def _time(value: str | datetime | None) -> datetime | None:
     return None if value is None else _at(value)
+
+
+def _duration(value: float | None) -> float | None:
+    """A clock in seconds; a negative one (stopped before it started: an agent's message
+    before the handoff, say) did not run."""
+    return None if value is None or value < 0 else round(float(value), 3)
 
 
 def _rate(part: int | float, whole: int | float) -> float | None:
@@ -138,18 +172,21 @@ def normalise_question(text: str) -> str:
 
 @dataclass(frozen=True)
 class Facts:
-    """One conversation's row: where it came from and when each clock started and stopped."""
+    """One conversation's row: where it came from and how long each clock ran (seconds;
+    None when a clock never stopped). `opened` is the time as the driver gave it."""
 
     id: str
-    created_at: datetime
+    opened: str | datetime
     channel: str
     language: str | None
     handed_off_at: datetime | None
-    claimed_at: datetime | None
-    resolved_at: datetime | None
-    first_customer_at: datetime | None
-    first_assistant_at: datetime | None
-    first_agent_at: datetime | None
+    claimed: bool
+    resolved: bool
+    queue_wait: float | None
+    assistant_first_response: float | None
+    agent_first_response: float | None
+    resolution: float | None
+    resolved_after_handoff: float | None
 
 
 @dataclass
@@ -162,8 +199,8 @@ class Reports:
 
     async def all(self, r: ReportRange) -> dict[str, Any]:
         async with self.sessions() as session:
-            facts = [Facts(row[0], _at(row[1]), row[2], row[3], _time(row[4]), _time(row[5]),
-                           _time(row[6]), _time(row[7]), _time(row[8]), _time(row[9]))
+            facts = [Facts(row[0], row[1], row[2], row[3], _time(row[4]), bool(row[5]),
+                           bool(row[6]), *(_duration(v) for v in row[7:]))
                      for row in await session.execute(_facts(r))]
             reopened = set((await session.scalars(
                 select(E.conversation_id).join(Conversation, Conversation.id == E.conversation_id)
@@ -315,14 +352,13 @@ class Reports:
                 seconds = _between(at, first_claim.get(cid))
                 if seconds is not None:
                     handling[who].append(seconds)
-        waits = [s for f in rows if (s := _between(f.claimed_at, f.handed_off_at)) is not None]
-        replies = [s for f in rows if (s := _between(f.first_agent_at, f.handed_off_at)) is not None]
-        resolutions = [s for f in rows if (s := _between(f.resolved_at, f.created_at)) is not None]
+        waits = [f.queue_wait for f in rows if f.queue_wait is not None]
+        replies = [f.agent_first_response for f in rows if f.agent_first_response is not None]
+        resolutions = [f.resolution for f in rows if f.resolution is not None]
         agents = [{"agent": who, "handled": len(handled[who]), "resolved": len(resolved_by[who]),
                    "median_handling_seconds": _median(handling[who])}
                   for who in sorted(handled, key=lambda a: (-len(handled[a]), a))]
-        times = [HandoffTimes(f.handed_off_at, f.first_agent_at if _between(
-                     f.first_agent_at, f.handed_off_at) is not None else None, f.resolved_at)
+        times = [HandoffTimes(f.handed_off_at, f.agent_first_response, f.resolved_after_handoff)
                  for f in rows if f.handed_off_at is not None]
         return {
             "summary": {
@@ -341,9 +377,10 @@ class Reports:
 def _summary(facts: list[Facts], reopened_ids: set[str]) -> dict[str, Any]:
     conversations = len(facts)
     handed_off = sum(1 for f in facts if f.handed_off_at is not None)
-    resolved = sum(1 for f in facts if f.resolved_at is not None)
-    reopened = sum(1 for f in facts if f.id in reopened_ids and f.resolved_at is not None)
-    first = [s for f in facts if (s := _between(f.first_assistant_at, f.first_customer_at)) is not None]
+    resolved = sum(1 for f in facts if f.resolved)
+    reopened = sum(1 for f in facts if f.id in reopened_ids and f.resolved)
+    first = [f.assistant_first_response for f in facts
+             if f.assistant_first_response is not None]
     return {
         "conversations": conversations,
         "contained": conversations - handed_off,
@@ -358,16 +395,25 @@ def _summary(facts: list[Facts], reopened_ids: set[str]) -> dict[str, Any]:
 
 
 def _daily(facts: list[Facts], r: ReportRange) -> list[dict[str, Any]]:
-    """Conversations per local day of the store's time zone (DST-aware: zoneinfo converts)."""
-    days: dict[date, dict[str, Any]] = {
-        day: {"day": day.isoformat(), "conversations": 0, "contained": 0, "handed_off": 0,
-              "resolved": 0} for day in r.days}
+    """Conversations per local day of the store's time zone.
+
+    Each day starts at its local midnight in UTC (DST-aware, from `ReportRange`); a
+    conversation's day is found by bisecting those instants, compared in the form the
+    driver returned the time in (SQLite's sortable text, PostgreSQL's datetime)."""
+    days: list[dict[str, Any]] = [{"day": day.isoformat(), "conversations": 0, "contained": 0, "handed_off": 0,
+             "resolved": 0} for day in r.days]
+    starts: list[Any] = [r.midnight(day) for day in r.days]
+    sample = facts[0].opened if facts else None
+    if isinstance(sample, str):
+        starts = [start.strftime("%Y-%m-%d %H:%M:%S.%f") for start in starts]
+    elif isinstance(sample, datetime) and sample.tzinfo is not None:
+        starts = [start.replace(tzinfo=timezone.utc) for start in starts]
     for f in facts:
-        day = days[f.created_at.astimezone(r.zone).date()]
+        day = days[bisect_right(starts, f.opened) - 1]
         day["conversations"] += 1
         day["handed_off" if f.handed_off_at else "contained"] += 1
-        day["resolved"] += f.resolved_at is not None
-    return list(days.values())
+        day["resolved"] += f.resolved
+    return days
 
 
 def _by(facts: list[Facts], name: str) -> list[dict[str, Any]]:

@@ -39,6 +39,10 @@ class ReportRange:
         """The first instant, in UTC: local midnight of the first day (DST-aware)."""
         return _local_midnight(self.first, self.zone)
 
+    def midnight(self, day: date) -> datetime:
+        """When `day` begins in the store's zone, as a naive UTC time (the stored form)."""
+        return _local_midnight(day, self.zone).replace(tzinfo=None)
+
     @property
     def end(self) -> datetime:
         """The instant after the last day, in UTC (exclusive)."""

@@ -22,11 +22,12 @@ class ServiceLevels:
 
 @dataclass(frozen=True)
 class HandoffTimes:
-    """One handed-off conversation's clocks (None: that event never happened)."""
+    """One handoff: when, and seconds from it to the first agent reply and to the
+    resolution (None: that never happened)."""
 
     handed_off_at: datetime
-    first_reply_at: datetime | None
-    resolved_at: datetime | None
+    first_reply: float | None
+    resolution: float | None
 
 
 def breaches(levels: ServiceLevels, hours: BusinessHours,
@@ -34,12 +35,11 @@ def breaches(levels: ServiceLevels, hours: BusinessHours,
     """Per target: how many handoffs it applied to, met and breached (no reply at all breaches)."""
     in_hours = [h for h in handoffs if hours.is_open(h.handed_off_at)]
     rows: list[dict[str, object]] = []
-    for name, target, stop in (
-        ("first_agent_reply", levels.first_reply_seconds, lambda h: h.first_reply_at),
-        ("resolution", levels.resolution_seconds, lambda h: h.resolved_at),
+    for name, target, clock in (
+        ("first_agent_reply", levels.first_reply_seconds, lambda h: h.first_reply),
+        ("resolution", levels.resolution_seconds, lambda h: h.resolution),
     ):
-        met = sum(1 for h in in_hours if stop(h) is not None
-                  and (stop(h) - h.handed_off_at).total_seconds() <= target)
+        met = sum(1 for h in in_hours if (seconds := clock(h)) is not None and seconds <= target)
         rows.append({"target": name, "target_seconds": target, "applicable": len(in_hours),
                      "met": met, "breached": len(in_hours) - met})
     return rows
