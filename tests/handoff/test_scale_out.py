@@ -14,10 +14,12 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from handoff.app import create_app
-from handoff.appkeys import JOBS, QUEUE
+from handoff.channels.messaging import Delivery
+from handoff.channels.settings import WhatsAppSettings
+from handoff.appkeys import AGENTS, JOBS, QUEUE
 from handoff.config import Settings
 from handoff.conversations.models import utcnow
 from handoff.conversations.router import OFFLINE_TEXT
@@ -28,6 +30,8 @@ from handoff.webhooks import CURSOR_NAME, WebhookCursor
 from tests.conftest import FakeRasa, unused_port
 from tests.handoff.test_console import ADMIN, log_in, settings_for
 from tests.handoff.test_http_api import send, start, transcript
+from tests.handoff.test_messaging_channels import (  # noqa: F401  (platforms: a fixture)
+    ACCESS_TOKEN, APP_SECRET, VERIFY, FakeGraph, platforms, post_whatsapp, whatsapp_body)
 from tests.handoff.test_two_instances import redis_reachable
 from tests.throwaway import ThrowawayRedis
 
@@ -328,3 +332,63 @@ async def test_business_hours_saved_on_one_instance_apply_on_every_instance(
         return first.app[QUEUE].hours.text == "mon-fri 09:00-17:00"
     await until(applied)
     assert first.app[QUEUE].hours.zone.key == "Europe/Berlin"
+
+
+async def test_two_agents_on_different_instances_claiming_at_once_one_wins(
+    aiohttp_client: Any, shared: Settings
+) -> None:
+    first = await aiohttp_client(create_app(shared))
+    second = await aiohttp_client(create_app(shared))
+    admin = await log_in(aiohttp_client, first, *ADMIN)
+    await first.app[AGENTS].create("bea@shop.example", "Bea", "a-long-password-1")
+    bea = await log_in(aiohttp_client, second, "bea@shop.example", "a-long-password-1")
+    for _ in range(5):
+        cid, auth = await start(first)
+        await send(first, cid, auth, text="a person please")
+        results = await asyncio.gather(
+            admin.call("POST", f"/console/api/conversations/{cid}/claim"),
+            bea.call("POST", f"/console/api/conversations/{cid}/claim"))
+        assert sorted(status for status, _ in results) == [200, 409]
+
+
+async def test_whatsapp_webhooks_on_a_third_instance_reach_the_agent_and_go_out_once(
+    aiohttp_client: Any, shared: Settings, fake_rasa: FakeRasa,
+    platforms: tuple[FakeGraph, Any, str],
+) -> None:
+    """Nothing lost or doubled: Meta's retries land on different instances, the message is
+    stored and answered once, the agent on another instance sees it, and each outgoing
+    message reaches WhatsApp once although every instance could deliver it."""
+    graph, _, base = platforms
+    settings = Settings(**{**shared.__dict__, "whatsapp": WhatsAppSettings(
+        VERIFY, APP_SECRET, ACCESS_TOKEN, "1555000", f"{base}/v21.0")})
+    widget_side, console_side, webhook_side = [
+        await aiohttp_client(create_app(settings)) for _ in range(3)]
+    admin = await log_in(aiohttp_client, console_side, *ADMIN)
+    async with admin.client.ws_connect("/console/ws") as console:
+        body = whatsapp_body("wamid.T1", "a person please")
+        for instance in (webhook_side, widget_side, console_side):  # Meta retrying
+            assert (await post_whatsapp(instance, body)).status == 200
+        async with asyncio.timeout(10):
+            while (event := await console.receive_json()).get("type") != "queue" or \
+                    not event.get("conversation_id"):
+                pass
+        cid = event["conversation_id"]
+        status, _ = await admin.call("POST", f"/console/api/conversations/{cid}/claim")
+        assert status == 200
+        status, _ = await admin.call("POST", f"/console/api/conversations/{cid}/messages",
+                                     {"text": "Hello, I am here to help"})
+        assert status == 200
+    assert [b["message"] for b in fake_rasa.received] == ["a person please"]
+
+    async def all_sent() -> bool:
+        await asyncio.sleep(0.05)
+        async with webhook_side.app[QUEUE].sessions() as session:
+            rows = list(await session.scalars(select(Delivery)))
+        return bool(rows) and all(r.status in ("sent", "skipped") for r in rows) and \
+            any("Hello, I am here to help" == (b.get("text") or {}).get("body") for b in graph.sent)
+    await until(all_sent, 20)
+    async with webhook_side.app[QUEUE].sessions() as session:
+        sent = [r for r in await session.scalars(select(Delivery)) if r.status == "sent"]
+    assert len(graph.sent) == len(sent)  # each delivery went out once
+    bodies = [(b.get("text") or {}).get("body") for b in graph.sent]
+    assert bodies.count("Hello, I am here to help") == 1
