@@ -6,7 +6,9 @@ The linking rule (the only way two records become one):
 - When the customer *proves* an email or phone (the order flows' identity check: order number
   plus the email or phone on that order), the action records `identity_verified`, and in the
   same transaction `link_verified` gives the conversation to the contact that owns that proof:
-  - nobody owns it yet: the conversation's contact becomes its owner;
+  - nobody owns it yet: the conversation's contact becomes its owner (a contact may own
+    several proven emails and phones; the first proven one is shown as its email/phone,
+    replacing one the customer merely typed);
   - another contact owns it and the conversation's contact has proved nothing itself: the
     conversation's contact is merged into the owner (its conversations, identities, notes and
     tags move over; the owner's own name and details win, empty ones are filled) and deleted;
@@ -184,7 +186,7 @@ async def link_verified(session: AsyncSession, conversation_id: str, data: dict[
             return
         await _merge(session, source=current, target=owner)
         target, merged_from = owner, current.id
-    _fill_detail(target, kind, value)
+    await _fill_detail(session, target, kind, value)
     channel, external_id = await channel_identity(session, conversation)
     row = await session.scalar(select(ContactIdentity).where(
         ContactIdentity.channel == channel, ContactIdentity.external_id == external_id))
@@ -197,11 +199,16 @@ async def link_verified(session: AsyncSession, conversation_id: str, data: dict[
                                         "merged_from": merged_from}, created_at=now))
 
 
-def _fill_detail(contact: Contact, kind: str, value: str) -> None:
-    if kind == IdentityKind.EMAIL and not contact.email:
-        contact.email = value
-    elif kind == IdentityKind.PHONE and not contact.phone:
-        contact.phone = value
+async def _fill_detail(session: AsyncSession, contact: Contact, kind: str, value: str) -> None:
+    """A proven email/phone is shown on the contact unless another proven one already is: it
+    replaces what the customer merely typed while waiting (note_contact_details)."""
+    field = "email" if kind == IdentityKind.EMAIL else "phone"
+    current = getattr(contact, field)
+    if current and current != value and await session.scalar(select(ContactIdentity.id).where(
+            ContactIdentity.contact_id == contact.id, ContactIdentity.channel == kind,
+            ContactIdentity.external_id == current, ContactIdentity.verified_at.is_not(None))):
+        return
+    setattr(contact, field, value)
 
 
 async def _has_proof(session: AsyncSession, contact_id: str) -> bool:

@@ -155,13 +155,23 @@ async def test_claims_and_malformed_proofs_never_link(
     second = await api_chat(app_client, "human please", f"write me at {ANNA}")
     assert (await app_client.app[SERVICE].contact(await contact_of(app_client, first))).email == ANNA
     assert await contact_of(app_client, first) != await contact_of(app_client, second)
+    # Back with the assistant, a proof of another email shows the proven one instead of the
+    # typed one; a later, different proof does not replace the first.
+    await app_client.app[SERVICE].return_to_bot(first, None, "test")
+    await send_more(app_client, first, f"verify {NOA}")
+    assert (await app_client.app[SERVICE].contact(await contact_of(app_client, first))).email == NOA
+    await send_more(app_client, first, "verify +14155550101")
+    await send_more(app_client, first, "verify other@example.com")
+    contact = await app_client.app[SERVICE].contact(await contact_of(app_client, first))
+    assert (contact.email, contact.phone) == (NOA, "+14155550101")
     # A proof without a usable email or phone is stored as said, but links nothing.
     fake_rasa.reply = lambda text_in: [{"text": "ok"}, record("identity_verified", email="nobody")]
     third = await api_chat(app_client, "x")
     fourth = await api_chat(app_client, "x")
     assert await contact_of(app_client, third) != await contact_of(app_client, fourth)
     async with session_factory(app_client.app[ENGINE])() as session:
-        assert await session.scalar(select(func.count()).select_from(ContactIdentity)) == 0
+        assert await session.scalar(select(func.count()).select_from(ContactIdentity).where(
+            ContactIdentity.contact_id.in_([await contact_of(app_client, c) for c in (third, fourth)]))) == 0
 
 
 async def test_two_proven_records_are_never_merged_by_the_service(app_client: Client) -> None:
