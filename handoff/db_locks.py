@@ -30,13 +30,16 @@ def advisory_key(name: str) -> int:
 class DatabaseLocks:
     """One message at a time per conversation, through PostgreSQL advisory locks."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
+    def __init__(self, engine: AsyncEngine, wait_seconds: float = 120.0) -> None:
+        self._engine, self._wait = engine, wait_seconds
 
     @asynccontextmanager
     async def hold(self, conversation_id: str) -> AsyncIterator[None]:
         key = advisory_key(f"conversation:{conversation_id}")
         async with self._engine.connect() as connection:
+            # as bounded as the Redis lock: a holder stuck for minutes fails this message
+            await connection.execute(text("SELECT set_config('lock_timeout', :t, false)"),
+                                     {"t": f"{int(self._wait * 1000)}ms"})
             await connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
             await connection.commit()
             try:
