@@ -3,7 +3,9 @@ same order's email, and the agent's contact page shows both conversations and ke
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 
 from playwright.sync_api import Browser, Page, expect
 
@@ -13,6 +15,8 @@ from tests.e2e.test_conversation import Customer, reply_texts
 from tests.e2e.test_widget_browser import open_chat, say
 
 ANNA = "anna.kowalski@example.com"
+NOA = "noa.levi@example.co.il"  # owner of A10005
+CARD = "4111 1111 1111 1111"
 
 
 def test_agent_sees_one_contact_across_channels_and_edits_it(
@@ -65,3 +69,38 @@ def test_agent_sees_one_contact_across_channels_and_edits_it(
     assert console.locator("#contact-page b").count() == 0  # stored text is never HTML
     expect(console.locator("#privacy")).to_be_visible()  # the admin may export or erase
     console.context.close()
+
+
+def test_admin_exports_then_erases_a_contact(
+    system: RunningSystem, browser: Browser, page: Page  # noqa: F811
+) -> None:
+    customer = Customer(system)
+    customer.say("where is my order?")
+    customer.say("#a10005")
+    assert "A10005" in " ".join(reply_texts(customer.say(NOA)))
+    customer.say(f"my card is {CARD}")
+    assert customer.say("I want to talk to a real person")["status"] == "waiting"
+
+    log_in(page, system)
+    page.locator(f'#queue li[data-conversation-id="{customer.id}"]').click()
+    page.click("#contact-link")
+    expect(page.locator("#contact-details")).to_contain_text(NOA)
+    contact_id = page.url.rsplit("/", 1)[1]
+    with page.expect_download() as download:
+        page.click("#export")
+    exported = Path(download.value.path()).read_text(encoding="utf-8")
+    assert json.loads(exported)["contact"]["email"] == NOA
+    assert CARD.replace(" ", "") not in exported.replace(" ", "") and "•••• 1111" in exported
+    expect(page.locator("#audit")).to_contain_text("contact_exported")
+
+    page.fill("#erase-confirm", "not the id")
+    page.click("#erase")
+    expect(page.locator("#privacy-state")).to_contain_text("confirm")
+    page.fill("#erase-confirm", contact_id)
+    page.click("#erase")
+    expect(page.locator("#privacy-state")).to_contain_text("Erased")
+    expect(page.locator("#contact-details")).to_contain_text("Erased")
+    expect(page.locator("#contact-details")).not_to_contain_text(NOA)
+    expect(page.locator("#audit")).to_contain_text("contact_erased")
+    expect(page.locator("#contact-save")).to_be_disabled()
+    assert all(m["text"] is None for m in customer.transcript())  # the customer's side too

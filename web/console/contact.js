@@ -57,6 +57,13 @@ function render(page) {
     el("li", `${when(s.at)} · ${s.data.score}/5${s.data.comment ? ` — ${s.data.comment}` : ""}`)));
 }
 
+async function loadAudit() {
+  if ($("privacy").hidden) return;
+  const data = await api("GET", `/console/api/audit?contact_id=${encodeURIComponent(state.contactId)}`);
+  $("audit").replaceChildren(...data.entries.map((e) =>
+    el("li", `${when(e.at)} · ${e.action} by ${e.actor_id || "the service"} · ${describe(e.details)}`)));
+}
+
 async function load() {
   try {
     const me = await api("GET", "/console/api/me");
@@ -68,7 +75,7 @@ async function load() {
     return;
   }
   $("privacy").hidden = !["admin", "manager"].includes(state.agent.role);
-  try { render(await api("GET", contactPath())); }
+  try { render(await api("GET", contactPath())); await loadAudit(); }
   catch (error) { $("contact-error").textContent = error.message; }
 }
 
@@ -95,6 +102,7 @@ async function exportAll() {
     link.click();
     URL.revokeObjectURL(link.href);
     $("privacy-state").textContent = "Exported (recorded in the audit trail).";
+    await loadAudit();
   } catch (error) { $("privacy-state").textContent = error.message; }
 }
 
@@ -104,6 +112,7 @@ async function erase(event) {
     await api("POST", `${contactPath()}/erase`, { confirm: $("erase-confirm").value.trim() });
     $("privacy-state").textContent = "Erased (recorded in the audit trail).";
     render(await api("GET", contactPath()));
+    await loadAudit();
   } catch (error) { $("privacy-state").textContent = error.message; }
 }
 
