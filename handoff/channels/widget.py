@@ -161,19 +161,35 @@ async def _push(request: web.Request, socket: web.WebSocketResponse, conversatio
                                     "eta_minutes": spot.eta_minutes})
         last_spot = current
 
+    sent: set[int] = set()
     while not socket.closed:
-        event = await events.get()
-        if event["topic"] == QUEUE_TOPIC:
-            if waiting:
+        batch = [await events.get()]
+        while not events.empty():
+            batch.append(events.get_nowait())
+        queue_moved = any(event["topic"] == QUEUE_TOPIC for event in batch)
+        notified = [event["message"] for event in batch if event.get("type") == "message"
+                    and event.get("message") and not event["message"].get("private")]
+        messages: list[dict[str, Any]] = []
+        if any(m["id"] > last_sent for m in notified):
+            # Events of one conversation can arrive out of id order (an agent's join notice
+            # published while the assistant's turn is still being stored): the database, not
+            # the event, says what comes next, so nothing is skipped or sent twice.
+            messages = [message_json(m) for m in await request.app[SERVICE].transcript(
+                conversation_id, after_id=last_sent)]
+        # A message committed after a higher id was already sent (PostgreSQL commit order):
+        # late, but never lost.
+        messages += [m for m in notified if m["id"] <= last_sent and m["id"] not in sent]
+        for message in messages:
+            if message["id"] in sent:
+                continue
+            sent.add(message["id"])
+            last_sent = max(last_sent, message["id"])
+            await socket.send_json({"type": "message", "message": message})
+            was_waiting, waiting = waiting, still_waiting(waiting, message.get("payload"))
+            if waiting and not was_waiting:  # just joined the queue: its place, right away
                 await tell_place()
-            continue
-        message = event.get("message") or {}
-        if event.get("type") != "message" or message.get("private") or message["id"] <= last_sent:
-            continue
-        last_sent = message["id"]
-        await socket.send_json({"type": "message", "message": message})
-        was_waiting, waiting = waiting, still_waiting(waiting, message.get("payload"))
-        if waiting and not was_waiting:  # just joined the queue: its place, right away
+                queue_moved = False
+        if queue_moved and waiting:
             await tell_place()
 
 
@@ -212,5 +228,7 @@ async def _handle(request: web.Request, socket: web.WebSocketResponse, conversat
     finally:
         if typing and not socket.closed:
             await socket.send_json({"type": "typing", "on": False})
+    # The ids of this message's replies: a client knows when its answer is complete.
     await socket.send_json({"type": "ack", "client_message_id": client_id,
-                            "message_id": result.message.id, "duplicate": result.duplicate})
+                            "message_id": result.message.id, "duplicate": result.duplicate,
+                            "reply_ids": [m.id for m in result.replies if not m.private]})

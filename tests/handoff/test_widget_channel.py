@@ -8,6 +8,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
 
+from handoff.appkeys import ROUTER, SERVICE
 from tests.conftest import FakeRasa
 from tests.handoff.test_console import ADMIN, app_client, log_in  # noqa: F401  (fixture)
 
@@ -50,6 +51,7 @@ async def test_new_chat_gets_a_token_and_answers(app_client: Client) -> None:  #
     assert ack["client_message_id"] == "c1" and ack["duplicate"] is False
     reply = await until(socket, "message", author="assistant")
     assert reply["message"]["text"] == "echo: שלום"
+    assert ack["reply_ids"] == [reply["message"]["id"]]  # the answer is complete
     await socket.close()
 
 
@@ -69,6 +71,7 @@ async def test_resume_replays_history_and_a_resent_message_is_answered_once(
     await again.send_json({"type": "message", "text": "hi", "client_message_id": "c1"})
     ack = await until(again, "ack")
     assert ack["duplicate"] is True
+    assert ack["reply_ids"] == [history[1]["id"]]  # the same answer, not a new one
     assert len(fake_rasa.received) == 1
     await again.close()
 
@@ -98,6 +101,28 @@ async def test_agent_messages_arrive_but_private_notes_never_do(
     await admin.call("POST", f"/console/api/conversations/{cid}/messages", {"text": "Hello!"})
     frame = await until(socket, "message", author="agent")
     assert frame["message"]["text"] == "Hello!"  # the note before it was not sent
+    await socket.close()
+
+
+async def test_notifications_out_of_order_lose_nothing_and_repeat_nothing(
+    app_client: Client,  # noqa: F811
+) -> None:
+    """Found by bench/load: an agent's join notice was published while the assistant's
+    handoff replies were still being stored; the widget took the higher id as "sent up to
+    here" and the customer never saw the replies."""
+    socket, welcome = await hello(app_client)
+    cid = welcome["conversation_id"]
+    service, router = app_client.app[SERVICE], app_client.app[ROUTER]
+    earlier = await service.add_system_message(cid, "stored first, announced last")
+    later = await service.add_system_message(cid, "stored second, announced first")
+    router.publish_messages(cid, [later])
+    router.publish_messages(cid, [earlier])
+    router.publish_messages(cid, [later])  # a repeated notification (e.g. Redis and a retry)
+    first, second = (await until(socket, "message"))["message"], (await until(socket, "message"))["message"]
+    assert [first["id"], second["id"]] == [earlier.id, later.id]  # in stored order
+    third = await app_client.app[SERVICE].add_system_message(cid, "next")
+    router.publish_messages(cid, [third])
+    assert (await until(socket, "message"))["message"]["id"] == third.id  # nothing repeated
     await socket.close()
 
 

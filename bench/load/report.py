@@ -1,0 +1,120 @@
+"""The load run's Markdown table, the issue's targets as ratios, and the latency chart."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+NAMES = {"full": "whole system", "rasa-init": "baseline (a): Rasa defaults, bare",
+         "rasa-project": "baseline (b): project model, bare"}
+
+
+def _level(result: dict[str, Any], system: str, customers: int) -> dict[str, Any] | None:
+    levels = result["systems"].get(system, {}).get("levels", [])
+    return next((x for x in levels if x["customers"] == customers), None)
+
+
+def _p(level: dict[str, Any] | None, kind: str, q: str = "p50_ms") -> float | None:
+    if level is None:
+        return None
+    value = (level["assistant_turns"] if kind == "*" else level["latency"].get(kind, {})).get(q)
+    return float(value) if value is not None else None
+
+
+def targets(result: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(target, measured, met?) — ratios within one run, so a noisy machine weighs on both."""
+    rows: list[tuple[str, str, str]] = []
+    full1, base1 = _level(result, "full", 1), _level(result, "rasa-init", 1)
+    kb, greet = _p(full1, "knowledge"), _p(base1, "greeting")
+    if kb and greet:
+        rows.append(("knowledge turn p50 at 1 customer ≤ 1.0 × baseline (a) greeting p50",
+                     f"{kb:.0f} / {greet:.0f} ms = {kb / greet:.2f}", _yes(kb / greet <= 1.0)))
+    full50, base50 = _level(result, "full", 50), _level(result, "rasa-init", 50)
+    if full50 and base50:
+        ratio = full50["turns_per_second"] / max(base50["turns_per_second"], 1e-9)
+        rows.append(("throughput at 50 customers ≥ 1.5 × baseline (a)",
+                     f"{full50['turns_per_second']} / {base50['turns_per_second']} turns/s = "
+                     f"{ratio:.2f}", _yes(ratio >= 1.5)))
+        p95, b95 = _p(full50, "*", "p95_ms"), _p(base50, "*", "p95_ms")
+        if p95 and b95:
+            rows.append(("p95 at 50 customers ≤ 1.0 × baseline (a)",
+                         f"{p95:.0f} / {b95:.0f} ms = {p95 / b95:.2f}", _yes(p95 / b95 <= 1.0)))
+    bad = [(x["customers"], len(x["lost"]), len(x["duplicated"]))
+           for x in result["systems"].get("full", {}).get("levels", [])]
+    if bad:
+        rows.append(("zero lost or duplicated messages at every level",
+                     ", ".join(f"{n}: {lost} lost, {dup} dup" for n, lost, dup in bad),
+                     _yes(all(lost == dup == 0 for _, lost, dup in bad))))
+        peak = max(sum(x["rss_mb"].values()) for x in result["systems"]["full"]["levels"])
+        rows.append(("whole-system resident memory < 3 GB", f"{peak} MB peak (sum of processes)",
+                     _yes(peak < 3072)))
+    return rows
+
+
+def _yes(ok: bool) -> str:
+    return "met" if ok else "**missed**"
+
+
+def markdown(result: dict[str, Any]) -> str:
+    out = [f"# Load: whole system vs bare Rasa ({result['when']}, "
+           f"{result['machine']['cpus']} cores, {result['duration_seconds']:.0f} s per level)", "",
+           "| target | measured | |", "|---|---|---|"]
+    out += [f"| {a} | {b} | {c} |" for a, b, c in targets(result)]
+    out += ["", "| system | customers | turns/s | assistant turns p50 / p95 ms | greeting p50 | "
+            "knowledge p50 | errors | lost | dup | RSS MB | CPU s / 1000 turns |",
+            "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for system, data in result["systems"].items():
+        for x in data.get("levels", []) if isinstance(data.get("levels"), list) else []:
+            turns = x["assistant_turns"]
+            out.append(
+                f"| {NAMES.get(system, system)} | {x['customers']} | {x['turns_per_second']} | "
+                f"{turns.get('p50_ms', '-')} / {turns.get('p95_ms', '-')} | "
+                f"{_p(x, 'greeting') or '-'} | {_p(x, 'knowledge') or '-'} | "
+                f"{sum(x['errors'].values())} | {len(x['lost'])} | {len(x['duplicated'])} | "
+                f"{' + '.join(f'{k} {v}' for k, v in x['rss_mb'].items())} | "
+                f"{' + '.join(f'{k} {v}' for k, v in x['cpu_seconds_per_1000_turns'].items())} |")
+    out += ["", "Start-up (seconds from launch to first answer):", ""]
+    for system, data in result["systems"].items():
+        if isinstance(data.get("startup_seconds"), dict):
+            out.append(f"- {NAMES.get(system, system)}: " + ", ".join(
+                f"{k} {v}" for k, v in data["startup_seconds"].items()))
+    full = result["systems"].get("full", {}).get("levels", [])
+    if full:
+        out += ["", "Whole system, per turn type (p50 / p95 ms):", "",
+                "| customers | " + " | ".join(sorted(full[-1]["latency"])) + " |",
+                "|---|" + "---|" * len(full[-1]["latency"])]
+        for x in full:
+            out.append(f"| {x['customers']} | " + " | ".join(
+                f"{x['latency'].get(k, {}).get('p50_ms', '-')} / "
+                f"{x['latency'].get(k, {}).get('p95_ms', '-')}" for k in sorted(full[-1]["latency"]))
+                + " |")
+    return "\n".join(out) + "\n"
+
+
+def chart(result: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    for system, data in result["systems"].items():
+        levels = data.get("levels") or []
+        if not levels:
+            continue
+        xs = [x["customers"] for x in levels]
+        for q, style in (("p50_ms", "-o"), ("p95_ms", "--^")):
+            axes[0].plot(xs, [x["assistant_turns"].get(q) for x in levels], style,
+                         label=f"{NAMES.get(system, system)} {q[:3]}")
+        axes[1].plot(xs, [x["turns_per_second"] for x in levels], "-o",
+                     label=NAMES.get(system, system))
+    axes[0].set(xlabel="concurrent customers", ylabel="assistant turn latency (ms)",
+                xscale="log", yscale="log", title="Latency, send → last reply")
+    axes[1].set(xlabel="concurrent customers", ylabel="turns per second", xscale="log",
+                title="Throughput")
+    for axis in axes:
+        axis.grid(True, alpha=0.3)
+        axis.legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)

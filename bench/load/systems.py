@@ -1,0 +1,231 @@
+"""The systems a load run compares, started the way a user starts them, and their processes.
+
+- `full`: the whole product through `./assistant up` (web service, Rasa, action server; SQLite),
+  customers on the widget WebSocket and the WhatsApp webhook, agents on the console.
+- `rasa-init`: baseline (a), what a user gets from Rasa out of the box: `rasa run` on the stock
+  REST channel with the config `rasa init` writes (Rasa's default pipeline and policies),
+  trained on the project's own domain and data.
+- `rasa-project`: baseline (b), the project's own model served the same bare way.
+Both baselines call the project's action server, so knowledge and order turns do the same work.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+RASA = ROOT / ".venv" / "rasa" / "bin" / "rasa"
+APP_PY = ROOT / ".venv" / "app" / "bin" / "python"
+BASELINE_CONFIG = ROOT / "bench" / "baselines" / "rasa-init-config.yml"
+ADMIN_EMAIL, ADMIN_PASSWORD = "admin@localhost", "bench-admin-password"
+RASA_TOKEN = "bench-rasa-token"
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def training_data() -> list[Path]:
+    files = [p for folder in ("bot/nlu", "bot/rules", "bot/stories")
+             for p in sorted((ROOT / folder).rglob("*.yml"))]
+    return files
+
+
+def fingerprint(config: Path) -> str:
+    digest = hashlib.sha256()
+    for path in [config, ROOT / "domain.yml", *training_data(), ROOT / "requirements/rasa.lock"]:
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def baseline_model() -> Path:
+    """Baseline (a)'s model, trained on first use (Rasa's defaults train for a long while)."""
+    model = ROOT / "models" / f"baseline-rasa-init-{fingerprint(BASELINE_CONFIG)}.tar.gz"
+    if not model.exists():
+        print(f"==> training baseline (a) with Rasa's default pipeline: {model.name} "
+              "(slow: DIET with transformer layers and TED, 100 epochs each)", flush=True)
+        data = [str(ROOT / d) for d in ("bot/nlu", "bot/rules", "bot/stories")]
+        subprocess.run([str(RASA), "train", "--config", str(BASELINE_CONFIG), "--domain",
+                        str(ROOT / "domain.yml"), "--data", *data, "--out", str(model.parent),
+                        "--fixed-model-name", model.name.removesuffix(".tar.gz"), "--quiet"],
+                       cwd=ROOT, check=True)
+    return model
+
+
+def project_model() -> Path:
+    """The model `./assistant` uses (it trains one if the data changed)."""
+    out = subprocess.run([str(ROOT / "assistant"), "train"], cwd=ROOT, check=True,
+                         capture_output=True, text=True)
+    del out
+    models = sorted((ROOT / "models").glob("support-*.tar.gz"), key=lambda p: p.stat().st_mtime)
+    return models[-1]
+
+
+def _tree(pid: int) -> list[int]:
+    """`pid` and all its descendants (Rasa, Sanic and `./assistant` may fork)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo.extend(children.get(current, []))
+    return found
+
+
+def usage(pid: int) -> tuple[float, int]:
+    """CPU seconds used so far and resident bytes now, of a process and its descendants."""
+    cpu, rss = 0.0, 0
+    for member in _tree(pid):
+        try:
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+            cpu += (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
+            rss += int(Path(f"/proc/{member}/statm").read_text().split()[1]) * PAGE_SIZE
+        except (OSError, IndexError, ValueError):
+            continue
+    return cpu, rss
+
+
+def answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+def wait_for(url: str, limit: float, process: subprocess.Popen[bytes] | None = None) -> float:
+    """Seconds until `url` answers 200 (raises if the process dies or the limit passes)."""
+    started = time.monotonic()
+    while time.monotonic() - started < limit:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"process for {url} exited with {process.returncode}")
+        if answers(url):
+            return time.monotonic() - started
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer within {limit:.0f}s")
+
+
+@dataclass
+class System:
+    """A started system: its processes (name → pid), start-up seconds and endpoints."""
+
+    name: str
+    work: Path
+    processes: dict[str, int] = field(default_factory=dict)
+    startup_seconds: dict[str, float] = field(default_factory=dict)
+    popen: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    web_url: str = ""  # full system
+    rest_url: str = ""  # baselines: Rasa's REST channel
+    graph_secret: str = ""
+
+    def usage(self) -> dict[str, tuple[float, int]]:
+        return {name: usage(pid) for name, pid in self.processes.items()}
+
+    def stop(self) -> None:
+        for process in self.popen:
+            if process.poll() is None:
+                process.send_signal(signal.SIGINT if process.args[0].endswith("assistant")
+                                    else signal.SIGTERM)
+        for process in self.popen:
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+WHATSAPP = {"SUPPORT_WHATSAPP_PHONE_NUMBER_ID": "1555000",
+            "SUPPORT_WHATSAPP_VERIFY_TOKEN": "bench-verify",
+            "SUPPORT_WHATSAPP_APP_SECRET": "bench-app-secret",
+            "SUPPORT_WHATSAPP_ACCESS_TOKEN": "bench-access-token"}
+
+
+def start_full(work: Path, model: Path, graph_url: str, extra_env: dict[str, str]) -> System:
+    """`./assistant up` on a fresh SQLite database, WhatsApp pointed at the local fake Graph."""
+    ports = {name: free_port() for name in ("web", "rasa", "action")}
+    run_dir, log_dir = work / "run", work / "log"
+    env = {**os.environ, **WHATSAPP, **extra_env,
+           "SUPPORT_WHATSAPP_API_URL": graph_url,
+           "SUPPORT_MODEL": str(model),
+           "SUPPORT_PORT": str(ports["web"]), "SUPPORT_RASA_PORT": str(ports["rasa"]),
+           "SUPPORT_ACTION_PORT": str(ports["action"]), "SUPPORT_RASA_TOKEN": RASA_TOKEN,
+           "SUPPORT_ADMIN_PASSWORD": ADMIN_PASSWORD, "SUPPORT_RUN_DIR": str(run_dir),
+           "SUPPORT_LOG_DIR": str(log_dir), "DATABASE_URL": f"sqlite:///{work}/support.db",
+           "SUPPORT_SHOP_DATABASE_URL": f"sqlite:///{work}/shop.db",
+           "SUPPORT_LINK_SECRET": "bench-link-secret-0123456789",
+           # every simulated customer comes from 127.0.0.1: the per-address new-chat limit
+           # would otherwise refuse all but the first 20 a minute
+           "SUPPORT_WIDGET_NEW_CHATS_PER_MINUTE": "10000"}
+    log = open(work / "assistant-up.log", "wb")
+    process = subprocess.Popen([str(ROOT / "assistant"), "up"], cwd=ROOT, env=env,
+                               stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    system = System("full", work, popen=[process], web_url=f"http://127.0.0.1:{ports['web']}",
+                    graph_secret=WHATSAPP["SUPPORT_WHATSAPP_APP_SECRET"])
+    checks = {"action-server": f"http://127.0.0.1:{ports['action']}/health",
+              "web": f"{system.web_url}/health",
+              "rasa": f"http://127.0.0.1:{ports['rasa']}/webhooks/support/"}
+    # All three start at once: each one's start-up runs from the launch to its first answer.
+    started, pending = time.monotonic(), dict(checks)
+    while pending:
+        if process.poll() is not None or time.monotonic() - started > 900:
+            raise RuntimeError(f"./assistant up did not start; see {work / 'assistant-up.log'}")
+        for name, url in list(pending.items()):
+            if answers(url):
+                system.startup_seconds[name] = round(time.monotonic() - started, 1)
+                del pending[name]
+        time.sleep(0.2)
+    for name in checks:
+        system.processes[name] = int((run_dir / f"{name}.pid").read_text())
+    return system
+
+
+def start_action_server(work: Path) -> tuple[subprocess.Popen[bytes], str, float]:
+    port = free_port()
+    env = {**os.environ, "SANIC_HOST": "127.0.0.1", "ACTION_SERVER_SANIC_WORKERS": "1",
+           "SUPPORT_SHOP_DATABASE_URL": f"sqlite:///{work}/shop.db",
+           "SUPPORT_LINK_SECRET": "bench-link-secret-0123456789"}
+    log = open(work / "action-server.log", "wb")
+    started = time.monotonic()
+    process = subprocess.Popen([str(APP_PY), "-m", "rasa_sdk", "--actions", "actions", "-p",
+                                str(port)], cwd=ROOT, env=env, stdout=log,
+                               stderr=subprocess.STDOUT, start_new_session=True)
+    wait_for(f"http://127.0.0.1:{port}/health", 600, process)
+    return process, f"http://127.0.0.1:{port}/webhook", time.monotonic() - started
+
+
+def start_bare_rasa(name: str, work: Path, model: Path, action_endpoint: str) -> System:
+    """`rasa run` on the stock REST channel, as the Rasa docs show it."""
+    work.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    (work / "credentials.yml").write_text("rest:\n")
+    (work / "endpoints.yml").write_text(f"action_endpoint:\n  url: {action_endpoint}\n")
+    log = open(work / "rasa.log", "wb")
+    started = time.monotonic()
+    process = subprocess.Popen(
+        [str(RASA), "run", "-m", str(model), "-i", "127.0.0.1", "-p", str(port),
+         "--credentials", str(work / "credentials.yml"), "--endpoints", str(work / "endpoints.yml")],
+        cwd=work, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    system = System(name, work, popen=[process], rest_url=f"http://127.0.0.1:{port}/webhooks/rest/webhook")
+    wait_for(f"http://127.0.0.1:{port}/webhooks/rest/", 900, process)
+    system.startup_seconds["rasa"] = round(time.monotonic() - started, 1)
+    system.processes["rasa"] = process.pid
+    return system
