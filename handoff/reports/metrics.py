@@ -214,7 +214,7 @@ class Reports:
                 "channels": _by(facts, "channel"),
                 "languages": _by(facts, "language"),
                 "handoff_reasons": await self._handoff_reasons(session, r),
-                "topics": await self._topics(session, r, {f.id for f in facts if f.handed_off_at}),
+                "topics": await self._topics(session, r),
                 "csat": await self._scores(session, r, "csat_submitted", range(1, 6)),
                 "nps": await self._scores(session, r, "nps_submitted", range(0, 11)),
                 "knowledge": await self._knowledge(session, r),
@@ -242,22 +242,22 @@ class Reports:
                  "share": _rate(row.handoffs, total)} for row in rows]
 
     @staticmethod
-    async def _topics(session: AsyncSession, r: ReportRange,
-                      handed_off: set[str]) -> list[dict[str, Any]]:
+    async def _topics(session: AsyncSession, r: ReportRange) -> list[dict[str, Any]]:
         """Per intent the assistant recognised: conversations that had it, and how many went to people."""
         intent = E.data["intent"].as_string()
+        handed = (select(E.conversation_id.label("cid")).distinct()
+                  .where(E.type == "handed_off", E.created_at >= r.start).subquery("handed"))
+        understood = (select(intent.label("intent"), E.conversation_id.label("cid")).distinct()
+                      .join(Conversation, Conversation.id == E.conversation_id)
+                      .where(*_typed(r, "message_understood")).subquery("understood"))
+        conversations = func.count()
         rows = await session.execute(
-            select(intent, E.conversation_id).distinct()
-            .join(Conversation, Conversation.id == E.conversation_id)
-            .where(*_typed(r, "message_understood")))
-        conversations: Counter[str] = Counter()
-        escalated: Counter[str] = Counter()
-        for name, cid in rows.tuples():
-            conversations[name or "unknown"] += 1
-            escalated[name or "unknown"] += cid in handed_off
-        return [{"topic": name, "conversations": n, "handed_off": escalated[name],
-                 "handoff_rate": _rate(escalated[name], n)}
-                for name, n in sorted(conversations.items(), key=lambda kv: (-kv[1], kv[0]))[:50]]
+            select(understood.c.intent, conversations, func.count(handed.c.cid))
+            .outerjoin(handed, handed.c.cid == understood.c.cid)
+            .group_by(understood.c.intent)
+            .order_by(conversations.desc(), understood.c.intent).limit(50))
+        return [{"topic": name or "unknown", "conversations": n, "handed_off": escalated,
+                 "handoff_rate": _rate(escalated, n)} for name, n, escalated in rows.tuples()]
 
     @staticmethod
     async def _scores(session: AsyncSession, r: ReportRange, event_type: str,
