@@ -32,7 +32,7 @@ from handoff.conversations.models import (
     Message,
     utcnow,
 )
-from handoff.conversations.redaction import redact_card_numbers
+from handoff.conversations.redaction import redact_card_numbers_in
 
 # Keys of event data that hold what a customer typed or could be recognised by.
 PERSONAL_KEYS = frozenset({
@@ -46,18 +46,6 @@ _NOT_ANONYMOUS = or_(Message.text.is_not(None), Message.payload.is_not(None),
                      Message.source_id.is_not(None))
 # Conversations people are working on keep their transcript whatever its age.
 _ACTIVE = (ConversationStatus.WAITING.value, ConversationStatus.WITH_AGENT.value)
-
-
-def masked(value: Any) -> Any:
-    """Card numbers masked in every string of a JSON value. Storage already holds them masked
-    (message_text.py); this second pass keeps an export safe even from older rows or records."""
-    if isinstance(value, str):
-        return redact_card_numbers(value)
-    if isinstance(value, list):
-        return [masked(item) for item in value]
-    if isinstance(value, dict):
-        return {key: masked(item) for key, item in value.items()}
-    return value
 
 
 def scrubbed(data: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -102,7 +90,7 @@ class PrivacyService:
                                   [e for e in events if e.conversation_id == c.id], agent_names)
                 for c in conversations],
         }
-        return dict(masked(record))
+        return dict(redact_card_numbers_in(record))
 
     async def erase(self, contact_id: str, actor_id: str) -> dict[str, int]:
         """Erases the contact on request: details and identities removed, every message of their

@@ -41,6 +41,7 @@ from handoff.conversations.models import (
     Participant,
     utcnow,
 )
+from handoff.conversations.redaction import redact_card_numbers_in
 
 logger = logging.getLogger(__name__)
 
@@ -294,7 +295,7 @@ class ContactService:
                         *(ConversationEvent.type.startswith(f"{prefix}_", autoescape=True)
                           for prefix in ORDER_RECORD_PREFIXES)))
                 .order_by(ConversationEvent.id)))
-        return {
+        return redact_card_numbers_in({
             "contact": contact_record_json(contact),
             "identities": identities,
             "conversations": [{
@@ -306,7 +307,7 @@ class ContactService:
             "orders": [_event_json(e) for e in events if ORDER_RECORD.match(e.type)],
             "handoffs": [_event_json(e) for e in events if e.type == "handed_off"],
             "surveys": [_event_json(e) for e in events if e.type == "csat_submitted"],
-        }
+        })
 
     async def edit(self, contact_id: str, edit: ContactEdit) -> dict[str, Any]:
         """Applies a validated edit; an unknown or erased contact changes nothing."""

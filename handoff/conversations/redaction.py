@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 # 13-19 digits, optionally grouped by single spaces or dashes (how people type cards).
 _CANDIDATE = re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])")
@@ -32,3 +33,15 @@ def redact_card_numbers(text: str) -> str:
         return f"•••• {digits[-4:]}" if luhn_valid(digits) else match.group()
 
     return _CANDIDATE.sub(mask, text)
+
+
+def redact_card_numbers_in(value: Any) -> Any:
+    """Card numbers masked in every string of a JSON value (exports and pages built from stored
+    data: a second pass, so even rows stored before masking existed never show a card)."""
+    if isinstance(value, str):
+        return redact_card_numbers(value)
+    if isinstance(value, list):
+        return [redact_card_numbers_in(item) for item in value]
+    if isinstance(value, dict):
+        return {key: redact_card_numbers_in(item) for key, item in value.items()}
+    return value

@@ -41,6 +41,8 @@ def scripted(text_in: str) -> list[dict[str, Any]]:
         proof = {"phone": who} if who.startswith("+") else {"email": who}
         replies += [record("identity_verified", order="A10001", **proof),
                     record("order_viewed", order="A10001")]
+    if text_in == "billing problem":  # a record carrying a card number the action did not mask
+        replies.append(record("billing_issue_reported", order="A10003", note=f"card {CARD} charged twice"))
     if text_in == "invoice please":
         replies.append(record("invoice_link_sent", order="A10003", invoice="INV-2026-0003"))
     if "human" in text_in:
@@ -302,7 +304,7 @@ async def test_an_export_holds_everything_and_never_a_card_number(
     aiohttp_client: Any, app_client: Client
 ) -> None:
     cid = await api_chat(app_client, f"verify {ANNA}", f"my card is {CARD}, it was charged twice",
-                         "human please")
+                         "billing problem", "human please")
     phone_chat = await whatsapp_chat(app_client, f"verify {ANNA}", f"card {CARD.replace(' ', '-')}")
     contact_id = await contact_of(app_client, cid)
     boss = await manager(aiohttp_client, app_client)
@@ -319,6 +321,12 @@ async def test_an_export_holds_everything_and_never_a_card_number(
     texts = [m["text"] for c in export["conversations"] for m in c["messages"]]
     assert "my card is •••• 4242, it was charged twice" in texts and "card •••• 4242" in texts
     assert ("whatsapp", WHATSAPP_NUMBER) in {(i["channel"], i["external_id"]) for i in export["identities"]}
+    notes = [e["data"].get("note") for c in export["conversations"] for e in c["events"]
+             if e["type"] == "billing_issue_reported"]
+    assert notes == ["card •••• 4242 charged twice"]
+    status, page = await boss.call("GET", f"/console/api/contacts/{contact_id}")
+    assert [o["data"].get("note") for o in page["orders"] if o["type"] == "billing_issue_reported"] == [
+        "card •••• 4242 charged twice"]  # the contact page masks it too
     status, audit = await boss.call("GET", f"/console/api/audit?contact_id={contact_id}")
     assert status == 200
     assert [(e["action"], e["actor_id"]) for e in audit["entries"]] == [("contact_exported", boss.me["id"])]
