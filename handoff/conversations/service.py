@@ -33,6 +33,7 @@ from handoff.conversations.models import (
     Participant,
     utcnow,
 )
+from handoff.conversations.redaction import redact_card_numbers_in
 
 ASSISTANT_REF = "rasa"
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
@@ -236,7 +237,7 @@ class ConversationService:
                     data={"message_id": incoming.id, **understood}))
             session.add_all(
                 ConversationEvent(conversation_id=incoming.conversation_id, type=event_type,
-                                  data={"message_id": incoming.id, **data})
+                                  data={"message_id": incoming.id, **redact_card_numbers_in(data)})
                 for event_type, data in records or [])
             for event_type, data in records or []:
                 if event_type in self._record_hooks:

@@ -41,7 +41,7 @@ def scripted(text_in: str) -> list[dict[str, Any]]:
         proof = {"phone": who} if who.startswith("+") else {"email": who}
         replies += [record("identity_verified", order="A10001", **proof),
                     record("order_viewed", order="A10001")]
-    if text_in == "billing problem":  # a record carrying a card number the action did not mask
+    if text_in == "billing problem":  # a record carrying a card number an action forgot to mask
         replies.append(record("billing_issue_reported", order="A10003", note=f"card {CARD} charged twice"))
     if text_in == "invoice please":
         replies.append(record("invoice_link_sent", order="A10003", invoice="INV-2026-0003"))
@@ -323,13 +323,23 @@ async def test_an_export_holds_everything_and_never_a_card_number(
     assert ("whatsapp", WHATSAPP_NUMBER) in {(i["channel"], i["external_id"]) for i in export["identities"]}
     notes = [e["data"].get("note") for c in export["conversations"] for e in c["events"]
              if e["type"] == "billing_issue_reported"]
-    assert notes == ["card •••• 4242 charged twice"]
+    assert notes == ["card •••• 4242 charged twice"]  # masked before it was stored
+    async with session_factory(app_client.app[ENGINE])() as session:
+        stored = await session.scalar(select(ConversationEvent.data).where(
+            ConversationEvent.type == "billing_issue_reported"))
+    assert stored is not None and stored["note"] == "card •••• 4242 charged twice"
+    # A row stored before masking existed is masked on the way out, on the page and in the export.
+    async with session_factory(app_client.app[ENGINE]).begin() as session:
+        session.add(ConversationEvent(conversation_id=cid, type="order_viewed",
+                                      data={"order": "A10001", "note": f"old {CARD}"}))
     status, page = await boss.call("GET", f"/console/api/contacts/{contact_id}")
-    assert [o["data"].get("note") for o in page["orders"] if o["type"] == "billing_issue_reported"] == [
-        "card •••• 4242 charged twice"]  # the contact page masks it too
+    assert "old •••• 4242" in [o["data"].get("note") for o in page["orders"]]
+    assert digits not in json.dumps(page).replace(" ", "")
+    status, again = await boss.call("POST", f"/console/api/contacts/{contact_id}/export")
+    assert digits not in json.dumps(again).replace(" ", "")
     status, audit = await boss.call("GET", f"/console/api/audit?contact_id={contact_id}")
     assert status == 200
-    assert [(e["action"], e["actor_id"]) for e in audit["entries"]] == [("contact_exported", boss.me["id"])]
+    assert [(e["action"], e["actor_id"]) for e in audit["entries"]] == [("contact_exported", boss.me["id"])] * 2
 
 
 async def test_erasure_anonymises_and_the_conversations_still_count(
