@@ -37,7 +37,7 @@ from handoff.fanout import MESSAGES_TOPIC, QUEUE_TOPIC, Fanout
 from handoff.jobs import SingleRunner, sweep_unrouted
 from handoff.locks import ConversationLocks
 from handoff.presence import SharedPresence
-from handoff.proxy import Middleware, forwarded_middleware
+from handoff.proxy import forwarded_middleware
 from handoff.queue import AgentPresence, SupportQueue
 from handoff.redis_backplane import RedisFanout, RedisLocks
 from handoff.reports import api as reports_api
