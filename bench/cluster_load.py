@@ -1,6 +1,7 @@
 """Several instances against one: N customers through the front door, nothing may be lost.
 
     .venv/app/bin/python -m bench.cluster_load [--levels 50,100] [--out bench/results]
+    .venv/app/bin/python -m bench.cluster_load --systems cluster --soak 30 --levels 10
 
 Starts a PostgreSQL and a Redis of its own (tests/throwaway.py), then, one after the other,
 `./assistant up` on that PostgreSQL (one web service, one Rasa server) and `./assistant
@@ -9,6 +10,8 @@ workers). At each level N customers each hold a scripted order conversation over
 API (4 turns, resending a refused message with the same client_message_id). Reports turns
 per second, latency per turn, refusals, and — read back from the database — messages lost
 or stored twice. Writes OUT/cluster_load.json and OUT/cluster_load.md. Asserts nothing.
+With --soak MINUTES each customer starts conversation after conversation until the time is
+up (OUT/cluster_soak.*), and the resident memory of every process is taken before and after.
 """
 
 from __future__ import annotations
@@ -37,9 +40,10 @@ TOKEN = "bench-token"
 
 
 def start(command: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    process = subprocess.Popen([str(ROOT / "assistant"), command], cwd=ROOT, env=env,
-                               stdout=open(log, "wb"), stderr=subprocess.STDOUT,
-                               start_new_session=True)
+    with open(log, "wb") as output:  # the child keeps its own copy of the descriptor
+        process = subprocess.Popen([str(ROOT / "assistant"), command], cwd=ROOT, env=env,
+                                   stdout=output, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
     deadline = time.monotonic() + 900
     while b"==> ready" not in log.read_bytes():
         if process.poll() is not None or time.monotonic() > deadline:
@@ -72,15 +76,21 @@ async def customer(http: aiohttp.ClientSession, url: str, latencies: list[float]
     return cid, body["token"], SCRIPT
 
 
-async def level(url: str, customers: int) -> dict[str, Any]:
+async def level(url: str, customers: int, soak_seconds: float = 0.0) -> dict[str, Any]:
     latencies: list[float] = []
     counts = {"refused": 0, "dropped_connections": 0, "gave_up": 0}
     timeout = aiohttp.ClientTimeout(total=120)
     async with aiohttp.ClientSession(timeout=timeout,
                                      connector=aiohttp.TCPConnector(limit=0)) as http:
         began = time.monotonic()
-        results = await asyncio.gather(*(customer(http, url, latencies, counts)
-                                         for _ in range(customers)))
+
+        async def one() -> list[tuple[str, str, list[str]]]:
+            done = [await customer(http, url, latencies, counts)]
+            while time.monotonic() - began < soak_seconds:
+                done.append(await customer(http, url, latencies, counts))
+            return done
+        results = [r for batch in await asyncio.gather(*(one() for _ in range(customers)))
+                   for r in batch]
         seconds = time.monotonic() - began
         lost = doubled = 0
         for cid, token, sent in results:
@@ -91,14 +101,31 @@ async def level(url: str, customers: int) -> dict[str, Any]:
             lost += sum(1 for text in sent if text not in stored)
             doubled += len(stored) - len(set(stored))
     ordered = sorted(latencies)
-    return {"customers": customers, "turns": len(latencies), "seconds": round(seconds, 1),
+    return {"customers": customers, "conversations": len(results), "turns": len(latencies), "seconds": round(seconds, 1),
             "turns_per_second": round(len(latencies) / seconds, 2),
             "p50_s": round(statistics.median(ordered), 2),
             "p95_s": round(ordered[int(len(ordered) * 0.95) - 1], 2),
             "lost": lost, "stored_twice": doubled, **counts}
 
 
-def run(mode: str, levels: list[int], work: Path) -> list[dict[str, Any]]:
+def memory(run_dir: Path) -> dict[str, int]:
+    """Resident MiB of each supervised process (with its children)."""
+    sizes = {}
+    for pid_file in run_dir.glob("*.pid"):
+        pids = [int(pid_file.read_text())]
+        for pid in list(pids):
+            for task in Path(f"/proc/{pid}/task").glob("*"):
+                pids += [int(c) for c in (task / "children").read_text().split()]
+        total = 0
+        for pid in pids:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        sizes[pid_file.stem] = total // 1024
+    return sizes
+
+
+def run(mode: str, levels: list[int], work: Path, soak_seconds: float = 0.0) -> list[dict[str, Any]]:
     postgres, redis = ThrowawayPostgres(), ThrowawayRedis()
     postgres.start()
     redis.start()
@@ -116,8 +143,13 @@ def run(mode: str, levels: list[int], work: Path) -> list[dict[str, Any]]:
     (work / mode).mkdir(parents=True, exist_ok=True)
     process = start("cluster" if mode == "cluster" else "up", env, work / mode / "assistant.log")
     try:
-        return [{"system": mode, **asyncio.run(level(f"http://127.0.0.1:{port}", n))}
-                for n in levels]
+        rows = []
+        for n in levels:
+            before = memory(work / mode / "run")
+            row = asyncio.run(level(f"http://127.0.0.1:{port}", n, soak_seconds))
+            rows.append({"system": mode, **row, **({"rss_mib_before": before,
+                         "rss_mib_after": memory(work / mode / "run")} if soak_seconds else {})})
+        return rows
     finally:
         os.killpg(process.pid, signal.SIGINT)
         process.wait(timeout=120)
@@ -129,17 +161,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.cluster_load")
     parser.add_argument("--levels", default="50,100")
     parser.add_argument("--systems", default="single,cluster")
+    parser.add_argument("--soak", type=float, default=0.0, help="minutes per level")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     args = parser.parse_args()
     levels = [int(n) for n in args.levels.split(",")]
     with tempfile.TemporaryDirectory(prefix="cluster-load-") as tmp:
-        rows = [row for mode in args.systems.split(",") for row in run(mode, levels, Path(tmp))]
+        rows = [row for mode in args.systems.split(",")
+                for row in run(mode, levels, Path(tmp), args.soak * 60)]
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "cluster_load.json").write_text(json.dumps(rows, indent=2) + "\n")
+    name = "cluster_soak" if args.soak else "cluster_load"
+    (args.out / f"{name}.json").write_text(json.dumps(rows, indent=2) + "\n")
     columns = list(rows[0])
     table = ["| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
     table += ["| " + " | ".join(str(row[c]) for c in columns) + " |" for row in rows]
-    (args.out / "cluster_load.md").write_text(
+    (args.out / f"{name}.md").write_text(
         f"# One instance vs the cluster ({os.cpu_count()} CPUs)\n\n" + "\n".join(table) + "\n")
     print("\n".join(table))
 

@@ -56,8 +56,8 @@ class ThrowawayPostgres:
     def start(self) -> None:
         subprocess.run(_as_postgres([
             str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-w", "start",
-            "-o", f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 "
-                  "-c max_connections=200 -c fsync=off"]), check=True, capture_output=True)
+            "-o", (f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 "
+                   "-c max_connections=200 -c fsync=off")]), check=True, capture_output=True)
         _wait_for_port(self.port, up=True)
 
     def stop(self, mode: str = "fast") -> None:
@@ -68,7 +68,8 @@ class ThrowawayPostgres:
 
     def destroy(self) -> None:
         subprocess.run(_as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m",
-                                     "immediate", "-w", "stop"]), capture_output=True)
+                                     "immediate", "-w", "stop"]), check=False,
+                       capture_output=True)
         shutil.rmtree(self.dir, ignore_errors=True)
 
 

@@ -17,9 +17,9 @@ from redis.exceptions import RedisError
 from sqlalchemy import select, text
 
 from handoff.app import create_app
+from handoff.appkeys import AGENTS, JOBS, QUEUE
 from handoff.channels.messaging import Delivery
 from handoff.channels.settings import WhatsAppSettings
-from handoff.appkeys import AGENTS, JOBS, QUEUE
 from handoff.config import Settings
 from handoff.conversations.models import utcnow
 from handoff.conversations.router import OFFLINE_TEXT
@@ -31,7 +31,14 @@ from tests.conftest import FakeRasa, unused_port
 from tests.handoff.test_console import ADMIN, log_in, settings_for
 from tests.handoff.test_http_api import send, start, transcript
 from tests.handoff.test_messaging_channels import (  # noqa: F401  (platforms: a fixture)
-    ACCESS_TOKEN, APP_SECRET, VERIFY, FakeGraph, platforms, post_whatsapp, whatsapp_body)
+    ACCESS_TOKEN,
+    APP_SECRET,
+    VERIFY,
+    FakeGraph,
+    platforms,
+    post_whatsapp,
+    whatsapp_body,
+)
 from tests.handoff.test_two_instances import redis_reachable
 from tests.throwaway import ThrowawayRedis
 
@@ -353,7 +360,7 @@ async def test_two_agents_on_different_instances_claiming_at_once_one_wins(
 
 async def test_whatsapp_webhooks_on_a_third_instance_reach_the_agent_and_go_out_once(
     aiohttp_client: Any, shared: Settings, fake_rasa: FakeRasa,
-    platforms: tuple[FakeGraph, Any, str],
+    platforms: tuple[FakeGraph, Any, str],  # noqa: F811  (the fixture, imported above)
 ) -> None:
     """Nothing lost or doubled: Meta's retries land on different instances, the message is
     stored and answered once, the agent on another instance sees it, and each outgoing
