@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import signal
 import time
 import uuid
@@ -26,9 +27,14 @@ import pytest
 from tests.conftest import unused_port
 from tests.e2e.conftest import ADMIN_PASSWORD, RunningSystem, launch
 from tests.e2e.http import Response, call
-from tests.throwaway import ThrowawayPostgres, ThrowawayRedis
+from tests.throwaway import PG_BIN, ThrowawayPostgres, ThrowawayRedis
 
-pytestmark = pytest.mark.e2e
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(not (PG_BIN / "initdb").exists() or shutil.which("redis-server") is None,
+                       reason="needs PostgreSQL 15's server binaries and redis-server to start "
+                              "throwaway servers"),
+]
 TOKEN = "cluster-token"
 
 
