@@ -142,6 +142,7 @@ async def main() -> None:
     parser.add_argument("--postgres-url",
                         default="postgresql+asyncpg://postgres@127.0.0.1:5432/reports_bench")
     parser.add_argument("--workdir", default=str(ROOT / "var" / "bench-reports"))
+    parser.add_argument("--out", default="reports", help="results file name (without suffix)")
     args = parser.parse_args()
     urls = {"sqlite": f"sqlite+aiosqlite:///{args.workdir}/reports-{args.conversations}.db",
             "postgres": args.postgres_url}
@@ -157,7 +158,7 @@ async def main() -> None:
         report["databases"][name] = {"store": fill_info, **await time_dashboard(url, args.runs),
                                      "facts_plan_whole_year": await plan(url, year)}
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "reports.json").write_text(json.dumps(report, indent=2) + "\n")
+    (RESULTS / f"{args.out}.json").write_text(json.dumps(report, indent=2) + "\n")
     report["load_average_at_end"] = os.getloadavg()[0]
     lines = [f"# Reports dashboard load ({args.conversations} conversations, "
              f"~{args.messages} messages over a year; {date.today()})", "",
@@ -175,7 +176,7 @@ async def main() -> None:
     for name, found in report["databases"].items():
         lines += ["", f"## Plan of the facts query, whole year, {name}", "", "```",
                   *found["facts_plan_whole_year"], "```"]
-    (RESULTS / "reports.md").write_text("\n".join(lines) + "\n")
+    (RESULTS / f"{args.out}.md").write_text("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ def _table(report: dict[str, Any], name: str) -> list[dict[str, Any]]:
     return list(report[name])
 
 
-TABLES = ("summary", "daily", "channels", "languages", "handoff_reasons", "topics", "csat", "nps",
+TABLES = ("summary", "daily", "channels", "languages", "skills", "handoff_reasons", "topics", "csat", "nps",
           "agents", "service_levels", "flows", "kb_articles", "kb_unanswered")
 
 

@@ -111,7 +111,7 @@ def _facts(r: ReportRange) -> Select[Any]:
     ev, msg = events.c, replies.c
     return (
         select(Conversation.id, _raw(Conversation.created_at), Conversation.channel,
-               Conversation.language, _raw(ev.handed_off_at), ev.claimed_at.is_not(None),
+               Conversation.language, Conversation.required_skills, _raw(ev.handed_off_at), ev.claimed_at.is_not(None),
                ev.resolved_at.is_not(None),
                seconds_between(ev.claimed_at, ev.handed_off_at),
                seconds_between(msg.first_assistant_at, msg.first_customer_at),
@@ -179,6 +179,7 @@ class Facts:
     opened: str | datetime
     channel: str
     language: str | None
+    skills: list[str] | None
     handed_off_at: datetime | None
     claimed: bool
     resolved: bool
@@ -199,8 +200,8 @@ class Reports:
 
     async def all(self, r: ReportRange) -> dict[str, Any]:
         async with self.sessions() as session:
-            facts = [Facts(row[0], row[1], row[2], row[3], _time(row[4]), bool(row[5]),
-                           bool(row[6]), *(_duration(v) for v in row[7:]))
+            facts = [Facts(row[0], row[1], row[2], row[3], row[4], _time(row[5]), bool(row[6]),
+                           bool(row[7]), *(_duration(v) for v in row[8:]))
                      for row in await session.execute(_facts(r))]
             reopened = set((await session.scalars(
                 select(E.conversation_id).join(Conversation, Conversation.id == E.conversation_id)
@@ -213,6 +214,7 @@ class Reports:
                 "daily": _daily(facts, r),
                 "channels": _by(facts, "channel"),
                 "languages": _by(facts, "language"),
+                "skills": _by_skill(facts),
                 "handoff_reasons": await self._handoff_reasons(session, r),
                 "topics": await self._topics(session, r),
                 "csat": await self._scores(session, r, "csat_submitted", range(1, 6)),
@@ -424,6 +426,19 @@ def _by(facts: list[Facts], name: str) -> list[dict[str, Any]]:
         total[key] += 1
         handed[key] += f.handed_off_at is not None
     return [{name: key, "conversations": n, "contained": n - handed[key], "handed_off": handed[key],
+             "handoff_rate": _rate(handed[key], n)}
+            for key, n in sorted(total.items(), key=lambda kv: (-kv[1], kv[0]))]
+
+
+def _by_skill(facts: list[Facts]) -> list[dict[str, Any]]:
+    """Per skill a conversation needed (e.g. language:he); one needing none counts as 'any'."""
+    total: Counter[str] = Counter()
+    handed: Counter[str] = Counter()
+    for f in facts:
+        for skill in f.skills or ["any"]:
+            total[skill] += 1
+            handed[skill] += f.handed_off_at is not None
+    return [{"skill": key, "conversations": n, "handed_off": handed[key],
              "handoff_rate": _rate(handed[key], n)}
             for key, n in sorted(total.items(), key=lambda kv: (-kv[1], kv[0]))]
 

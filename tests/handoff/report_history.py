@@ -41,10 +41,12 @@ class History:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def conversation(self, key: str, channel: str, language: str, at: str) -> "Chat":
+    async def conversation(self, key: str, channel: str, language: str, at: str,
+                           skills: list[str] | None = None) -> "Chat":
         contact = Contact(id=new_id())
         conversation = Conversation(id=(key * 32)[:32].lower(), contact_id=contact.id,
                                     channel=channel, language=language, token_hash="x" * 64,
+                                    required_skills=skills or [],
                                     created_at=utc(at))
         self.session.add(contact)
         await self.session.flush()
@@ -104,7 +106,8 @@ async def write_known_history(sessions: async_sessionmaker[AsyncSession]) -> Non
         a.event("flow_started", "2026-03-28T10:02:00", flow="change_address", message_id=7)
         a.event("flow_completed", "2026-03-28T10:03:00", flow="change_address", message_id=8)
 
-        b = await (await h.conversation("B", "whatsapp", "de", "2026-03-30T07:00:00")).customer("2026-03-30T07:00:00")
+        b = await (await h.conversation("B", "whatsapp", "de", "2026-03-30T07:00:00",
+                                         ["language:de"])).customer("2026-03-30T07:00:00")
         b.assistant("2026-03-30T07:00:04")
         b.event("message_understood", "2026-03-30T07:00:04", intent="complaint", confidence=0.9)
         b.event("handed_off", "2026-03-30T07:00:05", reason="customer_request")
@@ -124,7 +127,8 @@ async def write_known_history(sessions: async_sessionmaker[AsyncSession]) -> Non
         d.assistant("2026-03-29T23:30:03")
         d.event("handed_off", "2026-03-29T23:30:05", reason="customer_request")
 
-        e = await (await h.conversation("E", "api", "en", "2026-03-30T08:00:00")).customer("2026-03-30T08:00:00")
+        e = await (await h.conversation("E", "api", "en", "2026-03-30T08:00:00",
+                                         ["topic:billing", "language:de"])).customer("2026-03-30T08:00:00")
         e.event("handed_off", "2026-03-30T08:00:10", reason="customer_request")
         e.event("claimed", "2026-03-30T08:05:10", agent_id=BOB)
         e.message("agent", "2026-03-30T08:06:10", "Bob here")

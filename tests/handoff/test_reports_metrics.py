@@ -120,6 +120,8 @@ async def test_slices_by_channel_language_and_topic(sessions: Any) -> None:
         "widget": 3, "whatsapp": 1, "api": 1, "telegram": 1}
     assert {c["language"]: c["conversations"] for c in result["languages"]} == {
         "en": 4, "de": 1, "he": 1}
+    assert {k["skill"]: (k["conversations"], k["handed_off"]) for k in result["skills"]} == {
+        "any": (4, 2), "language:de": (2, 2), "topic:billing": (1, 1)}
     assert {t["topic"]: (t["conversations"], t["handed_off"]) for t in result["topics"]} == {
         "complaint": (1, 1), "order_status": (1, 0)}
     whatsapp = await report(sessions, channel="whatsapp")

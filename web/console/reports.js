@@ -12,6 +12,7 @@ const SECTIONS = [
   { table: "daily", title: "Conversations per day", rows: (r) => r.daily, label: "day", values: ["conversations", "contained", "handed_off"], type: "line" },
   { table: "channels", title: "By channel", rows: (r) => r.channels, label: "channel", values: ["contained", "handed_off"], stacked: true },
   { table: "languages", title: "By language", rows: (r) => r.languages, label: "language", values: ["contained", "handed_off"], stacked: true },
+  { table: "skills", title: "By skill needed", rows: (r) => r.skills, label: "skill", values: ["handed_off"] },
   { table: "handoff_reasons", title: "Handoff reasons", rows: (r) => r.handoff_reasons, label: "reason", values: ["handoffs"] },
   { table: "topics", title: "Topics (recognised intents)", rows: (r) => r.topics, label: "topic", values: ["conversations", "handed_off"] },
   { table: "service_levels", title: "Service levels", rows: (r) => r.service_levels, label: "target", values: ["met", "breached"], stacked: true },
