@@ -67,7 +67,6 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(console_api.routes)
     app.add_routes(console_live.routes)
     app.add_routes(console_pages.routes)
-    app.add_routes(reports_api.routes)
     app.add_routes(contacts_api.routes)
     app.add_routes(reports_api.routes)
     app.add_routes(invoices.routes)
