@@ -16,7 +16,8 @@ from handoff.db import create_engine, session_factory
 from handoff.reports.metrics import Reports, normalise_question
 from handoff.reports.range import parse_range
 from handoff.reports.sla import ServiceLevels
-from tests.handoff.report_history import ANA, BOB, FIRST, HOURS, LAST, write_known_history
+from tests.handoff.report_history import (ANA, BOB, FIRST, HOURS, LAST, History,
+                                          write_known_history)
 
 
 @pytest.fixture
@@ -138,3 +139,31 @@ async def test_a_report_changes_nothing(sessions: Any) -> None:
     before = await counts()
     await report(sessions)
     assert await counts() == before
+
+
+async def test_a_conversation_across_midnight_counts_on_its_opening_day(database_url: str) -> None:
+    """Opened 23:50 Saturday (Berlin), claimed and answered after midnight, resolved at 00:20."""
+    engine = create_engine(database_url)
+    await migrate.upgrade(engine)
+    sessions = session_factory(engine)
+    try:
+        async with sessions.begin() as session:
+            h = History(session)
+            night = await (await h.conversation("N", "widget", "en", "2026-03-28T22:50:00")).customer(
+                "2026-03-28T22:50:00")
+            night.assistant("2026-03-28T22:50:01")
+            night.event("handed_off", "2026-03-28T22:50:30", reason="customer_request")
+            night.event("claimed", "2026-03-28T23:05:30", agent_id=ANA)  # 00:05 Sunday
+            night.message("agent", "2026-03-28T23:06:30", "Still here?")
+            night.event("resolved", "2026-03-28T23:20:00", code="answered", agent_id=ANA)
+        result = await report(sessions)
+    finally:
+        await engine.dispose()
+    assert [(d["day"], d["conversations"], d["resolved"]) for d in result["daily"]] == [
+        ("2026-03-28", 1, 1), ("2026-03-29", 0, 0), ("2026-03-30", 0, 0)]
+    s = result["summary"]
+    assert (s["queue_wait_avg_seconds"], s["agent_first_response_avg_seconds"]) == (900.0, 960.0)
+    assert s["resolution_avg_seconds"] == 1800.0  # 23:50 to 00:20, across midnight
+    assert s["assistant_first_response_avg_seconds"] == 1.0
+    # a Saturday-night handoff has no service-level target
+    assert result["service_levels"][0]["applicable"] == 0
