@@ -208,14 +208,18 @@ class MessageRouter:
         else:
             parsed, turn = await self._assistant_turn(conversation, message)
             replies, handoff, records = parsed.replies, parsed.handoff, parsed.records
-        if turn is not None and handoff is None:
+        # A message the classifier could not place but the knowledge base answered was
+        # understood after all: it neither counts towards nor triggers a low-confidence handoff.
+        answered = any(event_type == "kb_answered" for event_type, _ in records)
+        if turn is not None and handoff is None and not answered:
             previous = await self._service.recent_intents(
                 conversation.id, self._policy.low_confidence_turns - 1)
             escalation = self._policy.after_assistant(turn, previous)
             if escalation is not None:
                 replies, handoff = [*replies, escalation[0]], escalation[1]
         understood = None if turn is None else {
-            "intent": turn.intent, "confidence": turn.confidence, "top_intent": turn.top_intent}
+            "intent": turn.intent, "confidence": turn.confidence, "top_intent": turn.top_intent,
+            **({"answered_by": "knowledge"} if answered else {})}
         stored = await self._service.record_assistant_turn(
             message, replies, handoff, understood, records)
         status = conversation.status

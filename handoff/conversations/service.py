@@ -310,7 +310,10 @@ class ConversationService:
             return [text or "" for text in reversed(list(texts))]
 
     async def recent_intents(self, conversation_id: str, limit: int) -> list[str | None]:
-        """Intents of the last `limit` messages the assistant read, newest first."""
+        """Intents of the last `limit` messages the assistant read, newest first.
+
+        A turn the knowledge base answered reads as "knowledge" whatever the classifier said.
+        """
         if limit <= 0:
             return []
         async with self._sessions() as session:
@@ -320,7 +323,8 @@ class ConversationService:
                        ConversationEvent.type == "message_understood")
                 .order_by(ConversationEvent.id.desc()).limit(limit)
             )
-            return [(data or {}).get("intent") for data in rows]
+            return [(data or {}).get("answered_by") or (data or {}).get("intent")
+                    for data in rows]
 
     async def events(self, conversation_id: str) -> list[ConversationEvent]:
         async with self._sessions() as session:

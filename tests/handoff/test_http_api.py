@@ -308,6 +308,24 @@ async def test_configured_topic_always_goes_to_a_person(client: Client, fake_ras
     assert await reason_of(client, cid, auth) == "topic:delete_account"
 
 
+async def test_a_fallback_the_knowledge_base_answered_was_understood(
+    client: Client, fake_rasa: FakeRasa
+) -> None:
+    answered = {"custom": {"record": {"type": "kb_answered", "data": {"article": "delivery"}}}}
+    fake_rasa.intent = lambda text: "nlu_fallback"
+    fake_rasa.reply = lambda text: [{"text": "answer"}, answered] if "days" in text else [
+        {"text": "rephrase?"}]
+    cid, auth = await start(client)
+    for text in ["how many days to berlin", "xyzzy", "how many days to haifa"]:
+        body = await (await send(client, cid, auth, text=text)).json()
+        assert body["status"] == "bot"  # never two not-understood turns in a row
+    last = await (await send(client, cid, auth, text="plugh")).json()
+    assert last["status"] == "bot"  # the answered turn before it does not count
+    final = await (await send(client, cid, auth, text="xyzzy plugh")).json()
+    assert final["status"] == "waiting"
+    assert await reason_of(client, cid, auth) == "low_confidence"
+
+
 async def test_two_turns_not_understood_go_to_a_person(client: Client, fake_rasa: FakeRasa) -> None:
     fake_rasa.intent = lambda text: "nlu_fallback" if "xyzzy" in text else "greet"
     cid, auth = await start(client)
