@@ -92,7 +92,8 @@ class FullSystemLoad:
         return agents
 
     async def conversation(self, http: aiohttp.ClientSession, index: int, name: str,
-                           turns: list[c.Turn], record: c.Record) -> None:
+                           turns: list[c.Turn], record: c.Record,
+                           answers: dict[str, list[str]] | None = None) -> None:
         self._serial += 1
         if index % 5 == 4:
             await self._whatsapp(http, name, turns, record)
@@ -102,6 +103,8 @@ class FullSystemLoad:
         for turn in turns:
             started = time.perf_counter()
             record.turn(turn.kind, await customer.say(turn))
+            if answers is not None:
+                answers[turn.text] = [a[:160] for a in customer.last_replies]
         if name == "human":
             greeting = await customer.wait_for(
                 lambda m: m["author"] == "agent" and m["text"] == c.AGENT_GREETING)
@@ -217,18 +220,23 @@ async def run_level(system: System, level: int, duration: float,
     }
 
 
-async def warm_up(system: System, full: FullSystemLoad | None) -> None:
-    """One conversation of each kind, not recorded: models load lazily on first use."""
+async def warm_up(system: System, full: FullSystemLoad | None) -> dict[str, list[str]]:
+    """One conversation of each kind, not recorded: models load lazily on first use.
+
+    Returns what each turn was answered, so the report shows the systems did the same work.
+    """
     record = c.Record()
     http = aiohttp.ClientSession()
     agents = await full.start_agents(record) if full else []
+    answers: dict[str, list[str]] = {}
     for name, _, turns in c.SCRIPTS:
         if full is not None:
-            await full.conversation(http, 0, name, turns, record)
+            await full.conversation(http, 0, name, turns, record, answers)
         else:
             rest = c.RestCustomer(http, system.rest_url)
             for turn in turns:
                 await rest.say(turn)
+                answers[turn.text] = [a[:160] for a in rest.last_replies]
     if full is not None:
         full.whatsapp.clear()
     for agent in agents:
@@ -236,6 +244,7 @@ async def warm_up(system: System, full: FullSystemLoad | None) -> None:
     await http.close()
     if record.errors:
         raise RuntimeError(f"{system.name} failed its warm-up: {dict(record.errors)}")
+    return answers
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
@@ -267,9 +276,9 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                 systems["rasa-init"] = await loop.run_in_executor(
                     None, start_bare_rasa, "rasa-init", work / "rasa-init",
                     await loop.run_in_executor(None, baseline_model), endpoint)
-        for name, system in systems.items():
-            await warm_up(system, fulls.get(name))
-        results: dict[str, Any] = {name: {"startup_seconds": s.startup_seconds, "levels": []}
+        answers = {name: await warm_up(system, fulls.get(name)) for name, system in systems.items()}
+        results: dict[str, Any] = {name: {"startup_seconds": s.startup_seconds, "levels": [],
+                                          "answers": answers[name]}
                                    for name, s in systems.items()}
         for level in args.levels:
             for name, system in systems.items():

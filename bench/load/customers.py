@@ -154,6 +154,7 @@ class WidgetCustomer:
                 raise TurnFailed(f"replies {sorted(pending - self.arrived.keys())} to "
                                  f"{turn.text!r} in {self.conversation_id} never came") from None
         last = max([ack["at"], *(self.arrived[i] for i in pending)])
+        self.last_replies = [str(self.messages[i].get("text") or "") for i in ack["reply_ids"]]
         return last - started
 
     async def wait_for(self, predicate: Any, timeout: float = 300) -> dict[str, Any]:
@@ -324,6 +325,7 @@ class RestCustomer:
             replies = await response.json()
         if not isinstance(replies, list):
             raise TurnFailed("Rasa's REST channel answered something other than a list")
+        self.last_replies = [str(r.get("text") or r.get("custom") or "") for r in replies]
         return time.perf_counter() - started
 
 
@@ -340,6 +342,9 @@ class Agent:
         self.seen: Counter[int] = Counter()
         self.sent_at: dict[str, float] = {}  # text -> when a customer sent it (set by customers)
         self.claims = 0
+        self._tried: set[str] = set()
+        self._queue_changed = asyncio.Event()
+        self._queue_changed.set()  # what already waits when the agent logs in
 
     async def log_in(self, email: str, password: str) -> None:
         async with self._http.post(f"{self._base}/console/api/login",
@@ -349,11 +354,12 @@ class Agent:
             self._headers = {"X-CSRF-Token": (await response.json())["csrf_token"]}
         self._socket = await self._http.ws_connect(f"{self._base}/console/ws", heartbeat=30)
         self._reader = asyncio.create_task(self._read())
+        self._spawn(self._watch_queue())
 
     async def _read(self) -> None:
         async for event in json_frames(self._socket):
             if event.get("type") == "queue":
-                self._spawn(self._claim_waiting())
+                self._queue_changed.set()
             elif event.get("type") == "message":
                 message = event["message"]
                 self.seen[message["id"]] += 1
@@ -365,10 +371,24 @@ class Agent:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    async def _watch_queue(self) -> None:
+        """Like a person at the console: looks at the queue when it changes, one look at a time."""
+        while True:
+            await self._queue_changed.wait()
+            self._queue_changed.clear()
+            try:
+                await self._claim_waiting()
+            except (aiohttp.ClientError, TurnFailed) as exc:
+                self._record.errors[f"agent queue: {exc!r}"[:120]] += 1
+
     async def _claim_waiting(self) -> None:
         async with self._http.get(f"{self._base}/console/api/queue") as response:
             waiting = (await response.json())["waiting"]
         for row in waiting:
+            # one try per conversation: a 409 means a colleague was faster
+            if not row["eligible"] or row["id"] in self._tried:
+                continue
+            self._tried.add(row["id"])
             async with self._http.post(
                     f"{self._base}/console/api/conversations/{row['id']}/claim",
                     headers=self._headers) as response:
