@@ -219,12 +219,16 @@ async def _handle(request: web.Request, socket: web.WebSocketResponse, conversat
         await socket.send_json({"type": "error", "error": str(exc),
                                 "client_message_id": client_id})
         return
-    conversation = await request.app[SERVICE].get(conversation_id)
-    typing = conversation.status == ConversationStatus.BOT.value
-    if typing:
+    typing = False
+
+    async def thinking() -> None:  # only while the assistant, not a person, has the chat
+        nonlocal typing
+        typing = True
         await socket.send_json({"type": "typing", "on": True})
+
     try:
-        result = await request.app[ROUTER].handle_incoming(conversation_id, text, client_id, CHANNEL)
+        result = await request.app[ROUTER].handle_incoming(
+            conversation_id, text, client_id, CHANNEL, on_thinking=thinking)
     finally:
         if typing and not socket.closed:
             await socket.send_json({"type": "typing", "on": False})

@@ -9,24 +9,30 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from actions.handoff import HANDOFF_KEY, RECORD_KEY
 from handoff.assistant import AssistantClient, AssistantTurn, AssistantUnavailable
-from handoff.conversations.models import Conversation, ConversationStatus, Message, utcnow
+from handoff.conversations.models import (
+    Conversation,
+    ConversationStatus,
+    Message,
+    utcnow,
+)
 from handoff.conversations.nps import NpsSurvey
 from handoff.conversations.service import ConversationService, HandoffRequest, Reply
 from handoff.conversations.views import message_json
 from handoff.fanout import MESSAGES_TOPIC, QUEUE_TOPIC, Fanout, conversation_topic
 from handoff.handoff_policy import HandoffPolicy
 from handoff.locks import ConversationLocks
-from handoff.redis_backplane import RedisLocks
 from handoff.queue import SupportQueue
+from handoff.redis_backplane import RedisLocks
 
 logger = logging.getLogger(__name__)
 
-_SURVEY_ANSWER = re.compile(r"^\s*([1-5])(?:\s*(?:/\s*5|stars?|⭐+))?(?:[\s,.:;!-]+(.*))?$", re.S)
+_SURVEY_ANSWER = re.compile(r"^\s*([1-5])(?:\s*(?:/\s*5|stars?|⭐+))?(?:[\s,.:;!-]+(.*))?$", re.DOTALL)
 
 TROUBLE_TEXT = (
     "Sorry, I'm having trouble answering right now. "
@@ -51,6 +57,9 @@ OFFLINE_TEXT = (
     "Our support team is not available right now. Please leave your question and your email "
     "address or phone number here, and a person will get back to you as soon as we are open."
 )
+
+
+Thinking = Callable[[], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -144,9 +153,14 @@ class MessageRouter:
             logger.warning("could not reset the assistant for %s: %r", conversation_id, exc)
 
     async def handle_incoming(
-        self, conversation_id: str, text: str, source_id: str | None, channel: str
+        self, conversation_id: str, text: str, source_id: str | None, channel: str,
+        on_thinking: Thinking | None = None,
     ) -> RouteResult:
-        """Stores the message, then routes it; a retried send gets the original outcome."""
+        """Stores the message, then routes it; a retried send gets the original outcome.
+
+        `on_thinking` is awaited just before the assistant is asked (a live channel shows
+        "typing"); it is not called when a person has the conversation.
+        """
         async with self._locks.hold(conversation_id):
             message, created = await self._service.receive(
                 conversation_id, text, source_id, channel
@@ -155,7 +169,7 @@ class MessageRouter:
                 conversation = await self._service.get(conversation_id)
                 replies = await self._service.replies_to(message)
                 return RouteResult(message, replies, conversation.status, duplicate=True)
-            return await self._route(message)
+            return await self._route(message, on_thinking)
 
     async def route_stored(self, message: Message) -> None:
         """Routes a message a channel stored already (webhooks answer the platform first)."""
@@ -172,7 +186,7 @@ class MessageRouter:
             await self.route_stored(message)
         return len(unrouted)
 
-    async def _route(self, message: Message) -> RouteResult:
+    async def _route(self, message: Message, on_thinking: Thinking | None = None) -> RouteResult:
         conversation = await self._service.get(message.conversation_id)
         if conversation.status == ConversationStatus.RESOLVED.value:
             answer = survey_answer(message.text or "") if conversation.survey_pending else None
@@ -195,6 +209,8 @@ class MessageRouter:
             await self._service.mark_routed(message)
             self.publish_messages(conversation.id, [message])
             return RouteResult(message, [], conversation.status)
+        if on_thinking is not None:
+            await on_thinking()
         return await self._ask_assistant(conversation, message)
 
     async def _ask_assistant(self, conversation: Conversation, message: Message) -> RouteResult:

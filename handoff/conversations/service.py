@@ -187,10 +187,6 @@ class ConversationService:
         Returns the message and whether it is new; a message whose `source_id` was already
         stored (a retried send) is returned as it was, not stored twice.
         """
-        if source_id is not None:
-            existing = await self._by_source_id(conversation_id, source_id)
-            if existing is not None:
-                return existing, False
         message = Message(
             conversation_id=conversation_id,
             message_type=MessageType.INCOMING.value,
@@ -207,7 +203,8 @@ class ConversationService:
                 session.add(message)
                 conversation.last_message_at = utcnow()
         except IntegrityError:
-            # Another instance stored the same source_id between our check and insert.
+            # The same source_id is stored already (a retried send, perhaps through another
+            # instance): the unique constraint decides, so the usual first send costs no lookup.
             if source_id is None:
                 raise
             existing = await self._by_source_id(conversation_id, source_id)
