@@ -61,7 +61,8 @@ def test_every_form_has_its_validation_submit_rule_and_a_question_per_slot() -> 
 def test_every_knowledge_intent_has_an_article() -> None:
     topics = articles_by_topic()
     for intent, action in first_steps().items():
-        if action == "action_answer_from_knowledge_base":
+        # nlu_fallback searches every article: it is the catch-all, not a topic
+        if action == "action_answer_from_knowledge_base" and intent != "nlu_fallback":
             assert intent in topics, f"no article tagged {intent}"
 
 
