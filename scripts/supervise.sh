@@ -15,8 +15,25 @@ supervise_start() {  # supervise_start NAME COMMAND...
 supervise_stop() {  # stops every process, then the script
   trap - INT TERM
   echo "==> stopping" >&2
-  local pid
+  local pid i waited=0
   for pid in "${SUPERVISED_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  # Like systemd's TimeoutStopSec: a process still running after the grace period is killed,
+  # so Ctrl-C always stops everything. Nothing depends on a polite stop: every message is
+  # stored before it is handled and unfinished ones are handled again at the next start.
+  while ((waited < ${SUPPORT_STOP_GRACE_SECONDS:-20} * 10)); do
+    local alive=0
+    for pid in "${SUPERVISED_PIDS[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    ((alive)) || break
+    sleep 0.1
+    waited=$((waited + 1))
+  done
+  for i in "${!SUPERVISED_PIDS[@]}"; do
+    if kill -0 "${SUPERVISED_PIDS[$i]}" 2>/dev/null; then
+      echo "!!! ${SUPERVISED_NAMES[$i]} did not stop within ${SUPPORT_STOP_GRACE_SECONDS:-20}s: killed" >&2
+      pkill -KILL -P "${SUPERVISED_PIDS[$i]}" 2>/dev/null || true
+      kill -KILL "${SUPERVISED_PIDS[$i]}" 2>/dev/null || true
+    fi
+  done
   for pid in "${SUPERVISED_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
   rm -f "$RUN_DIR"/*.pid
   echo "==> stopped" >&2
