@@ -148,15 +148,16 @@ class System:
         return {name: usage(pid) for name, pid in self.processes.items()}
 
     def stop(self) -> None:
+        # SIGTERM, not SIGINT: a benchmark started in the background ignores SIGINT and so
+        # would `./assistant` (bash cannot trap a signal ignored on entry).
         for process in self.popen:
             if process.poll() is None:
-                process.send_signal(signal.SIGINT if process.args[0].endswith("assistant")
-                                    else signal.SIGTERM)
+                process.terminate()
         for process in self.popen:
             try:
                 process.wait(timeout=60)
             except subprocess.TimeoutExpired:
-                process.kill()
+                os.killpg(process.pid, signal.SIGKILL)  # its own session: all its children
 
 
 WHATSAPP = {"SUPPORT_WHATSAPP_PHONE_NUMBER_ID": "1555000",

@@ -85,11 +85,18 @@ def start_system(tmp: Path) -> RunningSystem:
                   token="e2e-token", run_dir=run_dir, log_dir=log_dir)
 
 
+def ctrl_c_reaches_it() -> None:
+    """Ctrl-C as a person would send it, even when the suite itself was started in the
+    background (`cmd &` makes a shell ignore SIGINT, children inherit that, and bash cannot
+    trap a signal ignored on entry: `./assistant` would never hear the Ctrl-C)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def launch(command: str, env: dict[str, str], **where: Any) -> RunningSystem:
     """Runs `./assistant COMMAND` and waits for its "==> ready" line."""
     process = subprocess.Popen(
         [str(ROOT / "assistant"), command], cwd=ROOT, env=env, text=True,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, preexec_fn=ctrl_c_reaches_it,
     )
     system = RunningSystem(process=process, **where)
     ready = threading.Event()
