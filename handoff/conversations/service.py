@@ -187,6 +187,12 @@ class ConversationService:
         Returns the message and whether it is new; a message whose `source_id` was already
         stored (a retried send) is returned as it was, not stored twice.
         """
+        if source_id is not None:
+            # A retry is answered without taking any lock: three instances receiving the same
+            # webhook retry at once must not all queue on the insert (PostgreSQL deadlocked).
+            existing = await self._by_source_id(conversation_id, source_id)
+            if existing is not None:
+                return existing, False
         message = Message(
             conversation_id=conversation_id,
             message_type=MessageType.INCOMING.value,
@@ -203,8 +209,7 @@ class ConversationService:
                 session.add(message)
                 conversation.last_message_at = utcnow()
         except IntegrityError:
-            # The same source_id is stored already (a retried send, perhaps through another
-            # instance): the unique constraint decides, so the usual first send costs no lookup.
+            # Another instance stored the same source_id between our check and insert.
             if source_id is None:
                 raise
             existing = await self._by_source_id(conversation_id, source_id)
