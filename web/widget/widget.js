@@ -157,7 +157,7 @@ const state = { socket: null, retries: 0, seen: new Set(), pressed: {}, open: fa
     if (!clean) return;
     const id = (crypto.randomUUID && crypto.randomUUID()) || String(Date.now()) + Math.random();
     store.set({ outbox: outbox().concat([{ id, text: clean }]) });
-    const pending = el("li", { className: "sw-customer sw-pending" });
+    const pending = el("li", { className: "sw-customer sw-pending", dir: "auto" });
     pending.dir = "auto";
     pending.dataset.clientId = id;
     pending.append(linkified(state.pressed[clean] || clean));
@@ -240,7 +240,7 @@ const state = { socket: null, retries: 0, seen: new Set(), pressed: {}, open: fa
     document.head.append(style);
     document.body.append(launcher, panel);
     for (const item of outbox()) {  // typed before a reload, not yet confirmed
-      const pending = el("li", { className: "sw-customer sw-pending" });
+      const pending = el("li", { className: "sw-customer sw-pending", dir: "auto" });
       pending.dataset.clientId = item.id;
       pending.append(linkified(item.text));
       log.append(pending);
