@@ -18,14 +18,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from handoff.channels.messaging import ChannelIdentity, Delivery
 from handoff.contacts.models import AuditEntry, ContactIdentity
 from handoff.contacts.service import (
-    ContactErased,
-    ContactNotFound,
     contact_record_json,
     load_contact,
+    locked_live_contact,
 )
 from handoff.conversations.export import transcript_record
 from handoff.conversations.models import (
-    Contact,
     Conversation,
     ConversationEvent,
     ConversationStatus,
@@ -97,11 +95,8 @@ class PrivacyService:
         conversations anonymised; the conversations and events stay countable."""
         now = utcnow()
         async with self._sessions.begin() as session:
-            contact = await session.get(Contact, contact_id, with_for_update=True)
-            if contact is None:
-                raise ContactNotFound("contact not found")
-            if contact.erased_at is not None:
-                raise ContactErased("this contact was already erased")
+            contact = await locked_live_contact(
+                session, contact_id, "this contact was already erased")
             ids = list(await session.scalars(
                 select(Conversation.id).where(Conversation.contact_id == contact_id)))
             contact.name = contact.email = contact.phone = contact.notes = None

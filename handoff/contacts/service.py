@@ -312,11 +312,8 @@ class ContactService:
     async def edit(self, contact_id: str, edit: ContactEdit) -> dict[str, Any]:
         """Applies a validated edit; an unknown or erased contact changes nothing."""
         async with self._sessions.begin() as session:
-            contact = await session.get(Contact, contact_id, with_for_update=True)
-            if contact is None:
-                raise ContactNotFound("contact not found")
-            if contact.erased_at is not None:
-                raise ContactErased("this contact was erased; it cannot be edited")
+            contact = await locked_live_contact(
+                session, contact_id, "this contact was erased; it cannot be edited")
             for key, value in edit.fields.items():
                 setattr(contact, key, value)
         return contact_record_json(contact)
@@ -327,3 +324,13 @@ def _event_json(event: ConversationEvent) -> dict[str, Any]:
     data.pop("message_id", None)
     return {"type": event.type, "conversation_id": event.conversation_id,
             "at": event.created_at.isoformat(), "data": data}
+
+
+async def locked_live_contact(session: AsyncSession, contact_id: str, erased: str) -> Contact:
+    """The contact, row-locked for a change; 404 if unknown, 409 (`erased`) if erased."""
+    contact = await session.get(Contact, contact_id, with_for_update=True)
+    if contact is None:
+        raise ContactNotFound("contact not found")
+    if contact.erased_at is not None:
+        raise ContactErased(erased)
+    return contact
