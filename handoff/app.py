@@ -21,7 +21,9 @@ from handoff.channels import http_api, telegram, whatsapp, widget
 from handoff.channels.messaging import ChannelAdapter, MessagingHub
 from handoff.console import api as console_api
 from handoff.contacts import api as contacts_api
+from handoff.contacts.audit import AuditTrail
 from handoff.contacts.privacy import PrivacyService
+from handoff.contacts.search import ContactSearch
 from handoff.contacts.service import ContactService, link_verified
 from handoff.channels import widget_assets
 from handoff.console import pages as console_pages
@@ -108,6 +110,8 @@ async def _conversations(app: web.Application) -> AsyncIterator[None]:
         app[AGENTS] = AgentService(sessions)
         app[contacts_api.CONTACTS] = ContactService(sessions)
         app[contacts_api.PRIVACY] = privacy = PrivacyService(sessions, settings.retention_days)
+        app[contacts_api.SEARCH] = ContactSearch(sessions)
+        app[contacts_api.AUDIT] = AuditTrail(sessions)
         app[ROUTER] = MessageRouter(service, assistant, locks, queue, fanout,
                                     settings.handoff_policy,
                                     NpsSurvey(sessions, settings.nps_every_days))

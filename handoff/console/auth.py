@@ -37,11 +37,11 @@ async def current_admin(request: web.Request) -> Agent:
     return agent
 
 
-async def current_manager(request: web.Request) -> Agent:
-    """Managers and admins read the reports; agents cannot."""
+async def current_manager(request: web.Request, doing: str = "see the reports") -> Agent:
+    """Managers and admins read the reports and the audit trail, export and erase; agents cannot."""
     agent, _ = await current_agent(request)
     if agent.role not in (Role.MANAGER.value, Role.ADMIN.value):
-        raise Forbidden("only managers and admins may see the reports")
+        raise Forbidden(f"only managers and admins may {doing}")
     return agent
 
 

@@ -37,13 +37,23 @@ class ContactIdentity(Base):
     __table_args__ = (UniqueConstraint("channel", "external_id", name="uq_contact_identity"),)
 
 
+class AuditAction:
+    """What an audit entry records (its `action`)."""
+
+    EXPORTED = "contact_exported"
+    ERASED = "contact_erased"
+    EDITED = "contact_edited"  # details: which fields, never their values
+    PURGED = "transcripts_purged"  # the retention purge; no actor, no contact
+    ALL = (EXPORTED, ERASED, EDITED, PURGED)
+
+
 class AuditEntry(Base):
     """Who exported, erased or purged what, and when. Never holds the personal data itself."""
 
     __tablename__ = "audit_entries"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    action: Mapped[str] = mapped_column(String(48))  # contact_exported, contact_erased, ...
+    action: Mapped[str] = mapped_column(String(48))  # an AuditAction
     actor_id: Mapped[str | None] = mapped_column(String(64))  # an agent id; None: the service itself
     contact_id: Mapped[str | None] = mapped_column(String(32), index=True)
     details: Mapped[dict[str, Any] | None]

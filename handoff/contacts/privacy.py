@@ -16,7 +16,7 @@ from sqlalchemy import delete, null, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from handoff.channels.messaging import ChannelIdentity, Delivery
-from handoff.contacts.models import AuditEntry, ContactIdentity
+from handoff.contacts.models import AuditAction, AuditEntry, ContactIdentity
 from handoff.contacts.service import (
     contact_record_json,
     load_contact,
@@ -76,7 +76,7 @@ class PrivacyService:
             events = list(await session.scalars(
                 select(ConversationEvent).where(ConversationEvent.conversation_id.in_(ids))
                 .order_by(ConversationEvent.id)))
-            session.add(AuditEntry(action="contact_exported", actor_id=actor_id,
+            session.add(AuditEntry(action=AuditAction.EXPORTED, actor_id=actor_id,
                                    contact_id=contact_id,
                                    details={"conversations": len(ids), "messages": len(messages)}))
         record = {
@@ -115,7 +115,7 @@ class PrivacyService:
                 .execution_options(synchronize_session=False))
             await _scrub_events(session, ConversationEvent.conversation_id.in_(ids))
             counts = {"conversations": len(ids), "messages": messages, "identities": identities}
-            session.add(AuditEntry(action="contact_erased", actor_id=actor_id,
+            session.add(AuditEntry(action=AuditAction.ERASED, actor_id=actor_id,
                                    contact_id=contact_id, details=counts, created_at=now))
         return counts
 
@@ -137,20 +137,12 @@ class PrivacyService:
             await _scrub_events(session, ConversationEvent.conversation_id.in_(due),
                                 ConversationEvent.created_at < cutoff)
             if purged:
-                session.add(AuditEntry(action="transcripts_purged", actor_id=None,
+                session.add(AuditEntry(action=AuditAction.PURGED, actor_id=None,
                                        details={"messages": purged,
                                                 "older_than": cutoff.isoformat(),
                                                 "retention_days": self.retention_days},
                                        created_at=now))
         return purged
-
-    async def audit(self, contact_id: str | None = None, limit: int = 100) -> list[AuditEntry]:
-        """The newest audit entries, optionally about one contact."""
-        query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
-        if contact_id is not None:
-            query = query.where(AuditEntry.contact_id == contact_id)
-        async with self._sessions() as session:
-            return list(await session.scalars(query))
 
 
 async def _count(session: AsyncSession, statement: Any) -> int:
@@ -169,9 +161,3 @@ async def _scrub_events(session: AsyncSession, *where: Any) -> None:
         clean = scrubbed(event.data)
         if clean != event.data:
             event.data = clean
-
-
-def audit_json(entry: AuditEntry) -> dict[str, Any]:
-    return {"id": entry.id, "action": entry.action, "actor_id": entry.actor_id,
-            "contact_id": entry.contact_id, "details": entry.details,
-            "at": entry.created_at.isoformat()}

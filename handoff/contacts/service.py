@@ -30,7 +30,7 @@ from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from handoff.channels.messaging import ChannelIdentity
-from handoff.contacts.models import ContactIdentity, IdentityKind
+from handoff.contacts.models import AuditAction, AuditEntry, ContactIdentity, IdentityKind
 from handoff.db_locks import advisory_key
 from handoff.conversations.errors import ConversationError, ConversationNotFound
 from handoff.conversations.models import (
@@ -42,9 +42,11 @@ from handoff.conversations.models import (
     utcnow,
 )
 from handoff.conversations.redaction import redact_card_numbers_in
+from handoff.pagination import encode_cursor, keyset_before
 
 logger = logging.getLogger(__name__)
 
+MAX_CONTACT_ID = 64  # longer than any id the service makes
 MAX_NAME = 200
 MAX_NOTES = 4000
 MAX_TAGS = 20
@@ -53,7 +55,10 @@ _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,253}\.[^@\s]+$")
 _PHONE = re.compile(r"^\+?\d{7,15}$")
 # What the actions record about orders, invoices and refunds the customer asked about.
 ORDER_RECORD_PREFIXES = ("order", "invoice", "refund", "billing")
-ORDER_RECORD = re.compile(rf"^({'|'.join(ORDER_RECORD_PREFIXES)})_")
+# The contact page shows this many conversations at first (then "more", by the page), and
+# the newest this many orders, handoffs and survey answers.
+CONVERSATIONS_PAGE = 20
+EVENTS_SHOWN = 100
 
 
 class ContactNotFound(ConversationNotFound):
@@ -256,25 +261,69 @@ def contact_record_json(contact: Contact) -> dict[str, Any]:
 
 async def load_contact(session: AsyncSession, contact_id: str
                        ) -> tuple[Contact, list[Conversation], list[dict[str, Any]]]:
-    """The contact, their conversations (oldest first) and every way they are known: linked
-    and proven identities, and the platform ids of their conversations not linked yet."""
-    contact = await session.get(Contact, contact_id)
-    if contact is None:
-        raise ContactNotFound("contact not found")
+    """The contact, all their conversations (oldest first) and every way they are known
+    (for the export, which must hold everything; the page reads conversations by the page)."""
+    contact = await _contact(session, contact_id)
     conversations = list(await session.scalars(
         select(Conversation).where(Conversation.contact_id == contact_id)
         .order_by(Conversation.created_at, Conversation.id)))
+    return contact, conversations, await _identities(session, contact_id)
+
+
+async def _contact(session: AsyncSession, contact_id: str) -> Contact:
+    contact = await session.get(Contact, contact_id)
+    if contact is None:
+        raise ContactNotFound("contact not found")
+    return contact
+
+
+async def _identities(session: AsyncSession, contact_id: str) -> list[dict[str, Any]]:
+    """Linked and proven identities, and the platform ids of the contact's conversations not
+    linked yet (read through a join: the conversations themselves are not loaded)."""
     linked = await session.scalars(select(ContactIdentity).where(
         ContactIdentity.contact_id == contact_id).order_by(ContactIdentity.id))
     identities = {(i.channel, i.external_id): i.verified_at.isoformat() if i.verified_at else None
                   for i in linked}
-    platform = await session.scalars(select(ChannelIdentity).where(
-        ChannelIdentity.conversation_id.in_([c.id for c in conversations])))
-    for p in platform:
-        identities.setdefault((p.channel, p.external_id), None)
-    return contact, conversations, [
-        {"channel": channel, "external_id": external_id, "verified_at": verified_at}
-        for (channel, external_id), verified_at in identities.items()]
+    platform = await session.execute(
+        select(ChannelIdentity.channel, ChannelIdentity.external_id)
+        .join(Conversation, Conversation.id == ChannelIdentity.conversation_id)
+        .where(Conversation.contact_id == contact_id).order_by(ChannelIdentity.id))
+    for channel, external_id in platform:
+        identities.setdefault((channel, external_id), None)
+    return [{"channel": channel, "external_id": external_id, "verified_at": verified_at}
+            for (channel, external_id), verified_at in identities.items()]
+
+
+def _conversation_row(c: Conversation) -> dict[str, Any]:
+    return {"id": c.id, "channel": c.channel, "status": c.status, "language": c.language,
+            "handoff_reason": c.handoff_reason, "resolution_code": c.resolution_code,
+            "created_at": c.created_at.isoformat(),
+            "last_message_at": c.last_message_at.isoformat() if c.last_message_at else None}
+
+
+async def _conversations_page(session: AsyncSession, contact_id: str, limit: int,
+                              after: list[Any] | None) -> dict[str, Any]:
+    """One page of the contact's conversations, newest first (keyset on created_at, id)."""
+    query = select(Conversation).where(Conversation.contact_id == contact_id)
+    if after is not None:
+        query = query.where(keyset_before(Conversation.created_at, Conversation.id, after))
+    rows = list(await session.scalars(
+        query.order_by(Conversation.created_at.desc(), Conversation.id.desc()).limit(limit + 1)))
+    page = rows[:limit]
+    return {"conversations": [_conversation_row(c) for c in page],
+            "next_cursor": encode_cursor(page[-1].created_at.isoformat(), page[-1].id)
+            if len(rows) > limit else None}
+
+
+async def _recent_events(session: AsyncSession, contact_id: str, *kinds: Any) -> list[dict[str, Any]]:
+    """The newest EVENTS_SHOWN events of these kinds across the contact's conversations, oldest first."""
+    rows = list(await session.scalars(
+        select(ConversationEvent).where(
+            ConversationEvent.conversation_id.in_(
+                select(Conversation.id).where(Conversation.contact_id == contact_id)),
+            or_(*kinds))
+        .order_by(ConversationEvent.id.desc()).limit(EVENTS_SHOWN)))
+    return [_event_json(e) for e in reversed(rows)]
 
 
 class ContactService:
@@ -284,38 +333,51 @@ class ContactService:
         self._sessions = sessions
 
     async def view(self, contact_id: str) -> dict[str, Any]:
-        """Everything the console's contact page shows: identities, every conversation on every
-        channel, the orders and invoices asked about, past handoffs and survey answers."""
+        """Everything the console's contact page shows: identities, the first page of
+        conversations on every channel, the orders and invoices asked about, past handoffs
+        and survey answers (the newest EVENTS_SHOWN of each)."""
         async with self._sessions() as session:
-            contact, conversations, identities = await load_contact(session, contact_id)
-            events = list(await session.scalars(
-                select(ConversationEvent).where(
-                    ConversationEvent.conversation_id.in_([c.id for c in conversations]),
-                    or_(ConversationEvent.type.in_(("handed_off", "csat_submitted")),
-                        *(ConversationEvent.type.startswith(f"{prefix}_", autoescape=True)
-                          for prefix in ORDER_RECORD_PREFIXES)))
-                .order_by(ConversationEvent.id)))
+            contact = await _contact(session, contact_id)
+            identities = await _identities(session, contact_id)
+            first = await _conversations_page(session, contact_id, CONVERSATIONS_PAGE, None)
+            count = await session.scalar(select(func.count()).select_from(Conversation).where(
+                Conversation.contact_id == contact_id))
+            orders = await _recent_events(session, contact_id, *(
+                ConversationEvent.type.startswith(f"{prefix}_", autoescape=True)
+                for prefix in ORDER_RECORD_PREFIXES))
+            handoffs = await _recent_events(session, contact_id,
+                                            ConversationEvent.type == "handed_off")
+            surveys = await _recent_events(session, contact_id,
+                                           ConversationEvent.type == "csat_submitted")
         return redact_card_numbers_in({
             "contact": contact_record_json(contact),
             "identities": identities,
-            "conversations": [{
-                "id": c.id, "channel": c.channel, "status": c.status, "language": c.language,
-                "handoff_reason": c.handoff_reason, "resolution_code": c.resolution_code,
-                "created_at": c.created_at.isoformat(),
-                "last_message_at": c.last_message_at.isoformat() if c.last_message_at else None,
-            } for c in conversations],
-            "orders": [_event_json(e) for e in events if ORDER_RECORD.match(e.type)],
-            "handoffs": [_event_json(e) for e in events if e.type == "handed_off"],
-            "surveys": [_event_json(e) for e in events if e.type == "csat_submitted"],
+            "conversations": first["conversations"],
+            "conversations_next": first["next_cursor"],
+            "conversation_count": count,
+            "orders": orders,
+            "handoffs": handoffs,
+            "surveys": surveys,
         })
 
-    async def edit(self, contact_id: str, edit: ContactEdit) -> dict[str, Any]:
-        """Applies a validated edit; an unknown or erased contact changes nothing."""
+    async def conversations(self, contact_id: str, limit: int,
+                            after: list[Any] | None) -> dict[str, Any]:
+        """A further page of the contact's conversations (the page's "more" button)."""
+        async with self._sessions() as session:
+            await _contact(session, contact_id)
+            return await _conversations_page(session, contact_id, limit, after)
+
+    async def edit(self, contact_id: str, edit: ContactEdit, actor_id: str) -> dict[str, Any]:
+        """Applies a validated edit; an unknown or erased contact changes nothing. The audit
+        trail records who changed which fields (not the values: they may be personal)."""
         async with self._sessions.begin() as session:
             contact = await locked_live_contact(
                 session, contact_id, "this contact was erased; it cannot be edited")
             for key, value in edit.fields.items():
                 setattr(contact, key, value)
+            session.add(AuditEntry(action=AuditAction.EDITED, actor_id=actor_id,
+                                   contact_id=contact_id,
+                                   details={"fields": sorted(edit.fields)}))
         return contact_record_json(contact)
 
 

@@ -14,9 +14,11 @@ from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text
-from sqlalchemy import TypeDecorator, UniqueConstraint, false
-from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy import TypeDecorator, UniqueConstraint, event, false
+from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, Mapper, mapped_column, relationship
+
+from handoff.contacts.folding import search_text
 
 
 def utcnow() -> datetime:
@@ -83,6 +85,19 @@ class Contact(Base):
     tags: Mapped[list[str]] = mapped_column(default=list)
     # Set when the contact was erased on request: the row stays so conversations still count.
     erased_at: Mapped[datetime | None]
+    # Name, email, phone and tags folded for search (handoff/contacts/folding.py); kept in step
+    # by the listener below at every ORM insert and update, whoever changes the contact.
+    search_text: Mapped[str] = mapped_column(Text, default="")
+
+    # Search and lists walk contacts newest first (keyset on created_at, id).
+    __table_args__ = (Index("ix_contacts_created_id", "created_at", "id"),)
+
+
+@event.listens_for(Contact, "before_insert")
+@event.listens_for(Contact, "before_update")
+def _refold(mapper: Mapper[Contact], connection: Connection, contact: Contact) -> None:
+    """Recomputes the search column from the fields it folds (an erased contact's is empty)."""
+    contact.search_text = search_text(contact.name, contact.email, contact.phone, contact.tags)
 
 
 class Conversation(Base):

@@ -392,9 +392,11 @@ async def test_erasure_anonymises_and_the_conversations_still_count(
                                                                Message.author_type == "customer"))
         assert kept == "someone else entirely"  # nobody else's transcript is touched
     status, audit = await admin.call("GET", f"/console/api/audit?contact_id={contact_id}")
-    assert [e["action"] for e in audit["entries"]] == ["contact_erased"]
+    assert [e["action"] for e in audit["entries"]] == ["contact_erased", "contact_edited"]
     assert audit["entries"][0]["details"]["conversations"] == 2
-    assert ANNA not in json.dumps(audit)
+    # the edit is recorded by the fields it changed, never their values
+    assert audit["entries"][1]["details"] == {"fields": ["notes", "tags"]}
+    assert ANNA not in json.dumps(audit) and "VIP" not in json.dumps(audit)
 
     before_again = await snapshot(app_client)
     status, body = await admin.call("POST", f"/console/api/contacts/{contact_id}/erase", {"confirm": contact_id})
