@@ -24,7 +24,7 @@ from handoff.contacts.service import (
     parse_edit,
 )
 from handoff.conversations.models import utcnow
-from handoff.http import BadRequest, read_json_object
+from handoff.http import BadRequest, Unauthorized, read_json_object
 from handoff.pagination import decode_cursor, page_size
 
 logger = logging.getLogger(__name__)
@@ -61,8 +61,12 @@ async def contact_page(request: web.Request) -> web.FileResponse:
 
 
 @routes.get("/console/audit")
-async def audit_page(request: web.Request) -> web.FileResponse:
-    """The audit trail page (the API refuses agents; the page then says so)."""
+async def audit_page(request: web.Request) -> web.StreamResponse:
+    """The audit trail page, like the reports': log in on the console first; agents are refused."""
+    try:
+        await current_manager(request, "see the audit trail")
+    except Unauthorized:
+        raise web.HTTPFound("/console") from None
     return serve_file(CONSOLE_DIR / "audit.html", "text/html; charset=utf-8")
 
 

@@ -5,9 +5,12 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +22,7 @@ from tests.conftest import unused_port
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN_EMAIL, ADMIN_PASSWORD = "admin@localhost", "e2e-admin-password"
 START_LIMIT_SECONDS = 600  # a bound on a stuck start, not a timing claim
+WEB_ALONE_START_LIMIT_SECONDS = 120  # the same, for the web service alone
 
 
 @dataclass
@@ -136,3 +140,31 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSystem]:
 def fragile_system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSystem]:
     """A separate system for tests that kill its processes."""
     yield from _running(tmp_path_factory.mktemp("fragile"))
+
+
+@contextmanager
+def web_service_alone(tmp: Path, database_url: str, **env: str) -> Iterator[str]:
+    """Only the web service (`python -m handoff serve`) on a database the test prepared, for
+    console pages that need no assistant; yields its address and stops it afterwards."""
+    port = unused_port()
+    environment = {**os.environ, "DATABASE_URL": database_url, "SUPPORT_PORT": str(port),
+                   "SUPPORT_RASA_TOKEN": "unused", "SUPPORT_RASA_URL": "http://127.0.0.1:1",
+                   "SUPPORT_ADMIN_PASSWORD": "unused-admin-password", **env}
+    with open(tmp / "web.log", "w") as log:
+        process = subprocess.Popen([sys.executable, "-m", "handoff", "serve"], cwd=ROOT,
+                                   env=environment, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + WEB_ALONE_START_LIMIT_SECONDS
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=5):
+                    break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError((tmp / "web.log").read_text()) from None
+                time.sleep(0.2)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

@@ -9,11 +9,6 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-import os
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,13 +18,11 @@ from playwright.sync_api import Browser, Page, expect
 from handoff import migrate
 from handoff.agents.service import AgentService
 from handoff.db import create_engine, session_factory
-from tests.conftest import unused_port
+from tests.e2e.conftest import web_service_alone
 from tests.e2e.test_console_browser import browser  # noqa: F401  (the shared Chromium)
 from tests.handoff.report_history import FIRST, LAST, write_known_history
 
-ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "a-long-password-1"
-START_LIMIT_SECONDS = 120  # a bound on a stuck start, not a timing claim
 
 
 async def _prepare(database_url: str) -> None:
@@ -48,29 +41,9 @@ def web_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     tmp = tmp_path_factory.mktemp("reports")
     database_url = f"sqlite+aiosqlite:///{tmp}/support.db"
     asyncio.run(_prepare(database_url))
-    port = unused_port()
-    env = {**os.environ, "DATABASE_URL": database_url, "SUPPORT_PORT": str(port),
-           "SUPPORT_RASA_TOKEN": "unused", "SUPPORT_RASA_URL": "http://127.0.0.1:1",
-           "SUPPORT_BUSINESS_HOURS": "mon-fri 08:00-20:00", "SUPPORT_TIMEZONE": "Europe/Berlin",
-           "SUPPORT_ADMIN_PASSWORD": "unused-admin-password"}
-    with open(tmp / "web.log", "w") as log:
-        process = subprocess.Popen([sys.executable, "-m", "handoff", "serve"], cwd=ROOT, env=env,
-                                   stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + START_LIMIT_SECONDS
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=5):
-                    break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError((tmp / "web.log").read_text()) from None
-                time.sleep(0.2)
+    with web_service_alone(tmp, database_url, SUPPORT_BUSINESS_HOURS="mon-fri 08:00-20:00",
+                           SUPPORT_TIMEZONE="Europe/Berlin") as url:
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 @pytest.fixture

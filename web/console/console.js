@@ -1,36 +1,14 @@
 // The agent console. Everything a customer or agent wrote is inserted with textContent,
 // never as HTML; the server's Content-Security-Policy forbids inline scripts besides.
+// Shared helpers ($, api, el, showError) are in common.js, loaded first.
 "use strict";
 
-const state = { csrf: null, agent: null, current: null, socket: null, retry: 0 };
-const $ = (id) => document.getElementById(id);
-
-async function api(method, path, body) {
-  const response = await fetch(path, {
-    method,
-    credentials: "same-origin",
-    headers: { "Content-Type": "application/json", "X-CSRF-Token": state.csrf || "" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const data = await response.json().catch(() => ({}));
-  if (!response.ok) throw new Error(data.error || `HTTP ${response.status}`);
-  return data;
-}
-
-function el(tag, text, className) {
-  const node = document.createElement(tag);
-  if (text !== undefined && text !== null) node.textContent = String(text);
-  if (className) node.className = className;
-  return node;
-}
-
+const state = { agent: null, current: null, socket: null, retry: 0 };
 function minutesSince(iso) {
   if (!iso) return "";
   const minutes = Math.floor((Date.now() - new Date(iso).getTime()) / 60000);
   return minutes < 1 ? "just now" : `${minutes} min`;
 }
-
-function showError(where, error) { $(where).textContent = error ? error.message || String(error) : ""; }
 
 async function start() {
   try {
@@ -43,13 +21,14 @@ async function start() {
 }
 
 function loggedIn(me) {
-  state.csrf = me.csrf_token;
+  session.csrf = me.csrf_token;
   state.agent = me.agent;
   $("login").hidden = true;
   $("app").hidden = false;
   $("me").textContent = `${me.agent.name} (${me.agent.role})`;
   $("open-admin").hidden = me.agent.role !== "admin";
   $("open-reports").hidden = !["manager", "admin"].includes(me.agent.role);
+  $("open-audit").hidden = !["manager", "admin"].includes(me.agent.role);
   connect();
   refreshQueue();
 }

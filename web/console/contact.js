@@ -1,33 +1,35 @@
 // The contact page: one customer across channels. Like console.js, everything stored is shown
 // with textContent only, never as HTML; the page's CSP forbids inline scripts besides.
+// Shared helpers ($, api, el, when, whenSignedIn) are in common.js, loaded first.
 "use strict";
 
-const state = { csrf: null, agent: null, contactId: decodeURIComponent(location.pathname.split("/").pop()) };
-const $ = (id) => document.getElementById(id);
-
-async function api(method, path, body) {
-  const response = await fetch(path, {
-    method,
-    credentials: "same-origin",
-    headers: { "Content-Type": "application/json", "X-CSRF-Token": state.csrf || "" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const data = await response.json().catch(() => ({}));
-  if (!response.ok) throw new Error(data.error || `HTTP ${response.status}`);
-  return data;
-}
-
-function el(tag, text) {
-  const node = document.createElement(tag);
-  if (text !== undefined && text !== null) node.textContent = String(text);
-  return node;
-}
-
-const when = (iso) => (iso ? new Date(iso).toLocaleString() : "—");
+const state = { agent: null, next: null, contactId: decodeURIComponent(location.pathname.split("/").pop()) };
 const contactPath = () => `/console/api/contacts/${encodeURIComponent(state.contactId)}`;
 
 function describe(data) {
   return Object.entries(data || {}).map(([k, v]) => `${k}: ${typeof v === "object" ? JSON.stringify(v) : v}`).join(", ");
+}
+
+function conversationRow(conv) {
+  const row = el("tr");
+  row.dataset.conversationId = conv.id;
+  for (const value of [conv.channel, conv.status, when(conv.created_at), when(conv.last_message_at),
+    conv.handoff_reason || "—", conv.resolution_code || "—"]) row.append(el("td", value));
+  return row;
+}
+
+// Conversations come newest first, a page at a time; "More" asks for the next page.
+function pagedOn(next) {
+  state.next = next;
+  $("conversations-more").hidden = !next;
+}
+
+async function moreConversations() {
+  try {
+    const page = await api("GET", `${contactPath()}/conversations?cursor=${encodeURIComponent(state.next)}`);
+    $("conversations").tBodies[0].append(...page.conversations.map(conversationRow));
+    pagedOn(page.next_cursor);
+  } catch (error) { $("contact-error").textContent = error.message; }
 }
 
 function render(page) {
@@ -44,13 +46,9 @@ function render(page) {
   for (const id of ["contact-name", "contact-notes", "contact-tags", "contact-save"]) $(id).disabled = Boolean(c.erased_at);
   $("identities").replaceChildren(...page.identities.map((i) =>
     el("li", `${i.channel}: ${i.external_id}${i.verified_at ? ` (proved ${when(i.verified_at)})` : ""}`)));
-  $("conversations").tBodies[0].replaceChildren(...page.conversations.map((conv) => {
-    const row = el("tr");
-    row.dataset.conversationId = conv.id;
-    for (const value of [conv.channel, conv.status, when(conv.created_at), when(conv.last_message_at),
-      conv.handoff_reason || "—", conv.resolution_code || "—"]) row.append(el("td", value));
-    return row;
-  }));
+  $("conversation-count").textContent = `(${page.conversation_count})`;
+  $("conversations").tBodies[0].replaceChildren(...page.conversations.map(conversationRow));
+  pagedOn(page.conversations_next);
   $("orders").replaceChildren(...page.orders.map((o) => el("li", `${when(o.at)} · ${o.type} · ${describe(o.data)}`)));
   $("handoffs").replaceChildren(...page.handoffs.map((h) => el("li", `${when(h.at)} · ${h.data.reason || "?"}`)));
   $("surveys").replaceChildren(...page.surveys.map((s) =>
@@ -61,22 +59,7 @@ async function loadAudit() {
   if ($("privacy").hidden) return;
   const data = await api("GET", `/console/api/audit?contact_id=${encodeURIComponent(state.contactId)}`);
   $("audit").replaceChildren(...data.entries.map((e) =>
-    el("li", `${when(e.at)} · ${e.action} by ${e.actor_id || "the service"} · ${describe(e.details)}`)));
-}
-
-async function load() {
-  try {
-    const me = await api("GET", "/console/api/me");
-    state.csrf = me.csrf_token;
-    state.agent = me.agent;
-    $("me").textContent = `${me.agent.name} (${me.agent.role})`;
-  } catch (_) {
-    $("contact-error").textContent = "Log in to the console first.";
-    return;
-  }
-  $("privacy").hidden = !["admin", "manager"].includes(state.agent.role);
-  try { render(await api("GET", contactPath())); await loadAudit(); }
-  catch (error) { $("contact-error").textContent = error.message; }
+    el("li", `${when(e.at)} · ${e.action} by ${e.actor_name || e.actor_id || "the service"} · ${describe(e.details)}`)));
 }
 
 async function save(event) {
@@ -116,9 +99,13 @@ async function erase(event) {
   } catch (error) { $("privacy-state").textContent = error.message; }
 }
 
-document.addEventListener("DOMContentLoaded", () => {
+whenSignedIn("contact-error", async (agent) => {
+  state.agent = agent;
   $("contact-form").addEventListener("submit", save);
   $("export").onclick = exportAll;
+  $("conversations-more").onclick = moreConversations;
   $("erase-form").addEventListener("submit", erase);
-  load();
+  $("privacy").hidden = !["admin", "manager"].includes(state.agent.role);
+  try { render(await api("GET", contactPath())); await loadAudit(); }
+  catch (error) { $("contact-error").textContent = error.message; }
 });

@@ -1,9 +1,9 @@
 // The managers' dashboard: asks /console/api/reports and draws each table as a chart
 // (Chart.js, bundled in vendor/) with the table itself underneath and a CSV link.
 // Every value is inserted with textContent; the page's CSP forbids inline code.
+// $, getJson and el come from common.js, loaded first.
 "use strict";
 
-const $ = (id) => document.getElementById(id);
 const charts = [];
 
 // table name -> title, rows getter, label column, plotted columns, chart type
@@ -24,20 +24,6 @@ const SECTIONS = [
   { table: "kb_unanswered", title: "Questions the knowledge base could not answer", rows: (r) => r.knowledge.unanswered },
 ];
 const COLOURS = ["#3a6ee8", "#e8833a", "#2f9e5b", "#b53ae8", "#c9a400"];
-
-async function getJson(path) {
-  const response = await fetch(path, { credentials: "same-origin" });
-  const data = await response.json().catch(() => ({}));
-  if (!response.ok) throw new Error(data.error || `HTTP ${response.status}`);
-  return data;
-}
-
-function el(tag, text, className) {
-  const node = document.createElement(tag);
-  if (text !== undefined && text !== null) node.textContent = String(text);
-  if (className) node.className = className;
-  return node;
-}
 
 function query() {
   const params = new URLSearchParams();
