@@ -1,1 +1,1 @@
-"""One customer record across channels: identities, the contact page, privacy (export, erase, retention)."""
+"""One customer record across channels: identities, search, the contact page, privacy (export, erase, retention) and the audit trail."""

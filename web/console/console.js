@@ -4,6 +4,7 @@
 "use strict";
 
 const state = { agent: null, current: null, socket: null, retry: 0 };
+
 function minutesSince(iso) {
   if (!iso) return "";
   const minutes = Math.floor((Date.now() - new Date(iso).getTime()) / 60000);
