@@ -59,6 +59,29 @@ async def fake_rasa() -> TestServer:
     return server
 
 
+def start_web_service(tmp: str, port: int, rasa: TestServer, **env: str) -> subprocess.Popen[bytes]:
+    """The web service as its own process on a SQLite file in `tmp`, Rasa played by `rasa`."""
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp}/bench.db", "SUPPORT_PORT": str(port),
+           "SUPPORT_RASA_URL": str(rasa.make_url("")).rstrip("/"), "SUPPORT_RASA_TOKEN": "bench",
+           "SUPPORT_ADMIN_PASSWORD": "bench-password-1",
+           "PYTHONPATH": str(ROOT),  # this checkout's code, not the editable install's
+           **env}
+    return subprocess.Popen([sys.executable, "-m", "handoff", "serve"], cwd=tmp, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+async def wait_healthy(http: aiohttp.ClientSession, port: int) -> None:
+    for _ in range(300):
+        try:
+            async with http.get(f"http://127.0.0.1:{port}/health") as response:
+                if response.status == 200:
+                    return
+        except aiohttp.ClientError:
+            pass
+        await asyncio.sleep(0.1)
+    raise RuntimeError("the web service did not start")
+
+
 async def hello(http: aiohttp.ClientSession, url: str) -> aiohttp.ClientWebSocketResponse:
     socket_ = await http.ws_connect(url, heartbeat=None)
     await socket_.send_json({"type": "hello"})
@@ -88,23 +111,12 @@ async def run(idle: int, active: int, turns: int) -> dict[str, Any]:
     rasa = await fake_rasa()
     port = free_port()
     with tempfile.TemporaryDirectory() as tmp:
-        env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp}/bench.db", "SUPPORT_PORT": str(port),
-               "SUPPORT_RASA_URL": str(rasa.make_url("")).rstrip("/"), "SUPPORT_RASA_TOKEN": "bench",
-               "SUPPORT_ADMIN_PASSWORD": "bench-password-1",
-               "SUPPORT_WIDGET_NEW_CHATS_PER_MINUTE": str(idle + active + 10)}
-        server = subprocess.Popen([sys.executable, "-m", "handoff", "serve"], cwd=tmp, env=env,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        base, url = f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/widget/ws"
+        server = start_web_service(tmp, port, rasa, SUPPORT_WIDGET_NEW_CHATS_PER_MINUTE=str(idle + active + 10))
+        url = f"ws://127.0.0.1:{port}/widget/ws"
         connector = aiohttp.TCPConnector(limit=0)
         try:
             async with aiohttp.ClientSession(connector=connector) as http:
-                for _ in range(300):
-                    try:
-                        async with http.get(f"{base}/health") as response:
-                            if response.status == 200:
-                                break
-                    except aiohttp.ClientError:
-                        await asyncio.sleep(0.1)
+                await wait_healthy(http, port)
                 baseline = rss_mb(server.pid)
                 started = time.perf_counter()
                 sockets = []
@@ -122,7 +134,7 @@ async def run(idle: int, active: int, turns: int) -> dict[str, Any]:
             server.wait(timeout=30)
             await rasa.close()
     script = (ROOT / "web" / "widget" / "widget.js").read_bytes()
-    pick = lambda q: round(latencies[min(len(latencies) - 1, int(q * len(latencies)))], 1)  # noqa: E731
+    pick = lambda q: round(latencies[min(len(latencies) - 1, int(q * len(latencies)))], 1)
     return {"idle_connections": idle, "active_conversations": active, "turns_each": turns,
             "rss_mb": {"started": round(baseline, 1), "with_idle": round(after_idle, 1),
                        "with_idle_and_active": round(after_active, 1)},
@@ -142,7 +154,7 @@ def main() -> None:
     (RESULTS / "widget_capacity.json").write_text(json.dumps(result, indent=2) + "\n")
     rss = result["rss_mb"]
     table = "\n".join([
-        f"# Widget capacity (one web-service process, SQLite)\n",
+        "# Widget capacity (one web-service process, SQLite)\n",
         "| measure | value | target |", "|---|---|---|",
         f"| resident memory at start | {rss['started']} MB | |",
         f"| with {args.idle} idle widget connections | {rss['with_idle']} MB | |",

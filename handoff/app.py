@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterable
+from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -132,7 +133,8 @@ async def _conversations(app: web.Application) -> AsyncIterator[None]:
                 follow_business_hours(fanout, queue, settings.business_hours)))
         if adapters:
             tasks += [asyncio.create_task(jobs.run("messaging", hub.run)),
-                      asyncio.create_task(_wake_on(fanout, MESSAGES_TOPIC, hub.wake))]
+                      asyncio.create_task(_wake_on(fanout, MESSAGES_TOPIC, hub.wake,
+                                                   lambda event: _concerns(event, adapters)))]
         if settings.webhook_url:
             sender = WebhookSender(sessions, http, settings.webhook_url, settings.webhook_secret)
             tasks += [asyncio.create_task(jobs.run("webhooks", sender.run)),
@@ -155,12 +157,20 @@ async def _conversations(app: web.Application) -> AsyncIterator[None]:
     await engine.dispose()
 
 
-async def _wake_on(fanout: Fanout, topic: str, wake: asyncio.Event) -> None:
+async def _wake_on(fanout: Fanout, topic: str, wake: asyncio.Event,
+                   wanted: Callable[[dict[str, Any]], bool] = lambda event: True) -> None:
     """Wakes a background sender when its topic announces work, instead of at its next poll."""
     async with fanout.subscribe(topic) as events:
         while True:
-            await events.get()
-            wake.set()
+            if wanted(await events.get()):
+                wake.set()
+
+
+def _concerns(event: dict[str, Any], channels: Iterable[str]) -> bool:
+    """Whether stored messages may need the outbox: widget traffic does not (each wake costs
+    the outbox three queries). An event that names no channels wakes it, to be safe."""
+    named = event.get("channels")
+    return not isinstance(named, list) or any(channel in named for channel in channels)
 
 
 async def _first_admin(app: web.Application) -> None:

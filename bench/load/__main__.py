@@ -33,7 +33,7 @@ from bench.load import customers as c
 from bench.load import report
 from bench.load.systems import (ADMIN_EMAIL, ADMIN_PASSWORD, WHATSAPP, System, baseline_model,
                                 project_model, start_action_server, start_bare_rasa, start_full,
-                                usage)
+                                tf_threads_env, usage, variant)
 
 AGENTS = 3
 PERSON_PACED = {"handoff_to_agent_reply", "customer_to_agent_screen", "to_agent"}
@@ -256,26 +256,25 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     fulls: dict[str, FullSystemLoad] = {}
     loop = asyncio.get_running_loop()
     try:
-        if "full" in args.systems:
-            model = await loop.run_in_executor(None, project_model)
-            (work / "full").mkdir()
-            systems["full"] = await loop.run_in_executor(
-                None, start_full, work / "full", model, graph_url, {})
-            fulls["full"] = FullSystemLoad(systems["full"], graph)
-            await fulls["full"].setup()
-        if {"rasa-init", "rasa-project"} & set(args.systems):
-            (work / "actions").mkdir()
-            process, endpoint, action_seconds = await loop.run_in_executor(
-                None, start_action_server, work / "actions")
-            extra.append(process)
-            if "rasa-project" in args.systems:
-                systems["rasa-project"] = await loop.run_in_executor(
-                    None, start_bare_rasa, "rasa-project", work / "rasa-project",
-                    await loop.run_in_executor(None, project_model), endpoint)
-            if "rasa-init" in args.systems:
-                systems["rasa-init"] = await loop.run_in_executor(
-                    None, start_bare_rasa, "rasa-init", work / "rasa-init",
-                    await loop.run_in_executor(None, baseline_model), endpoint)
+        for name in args.systems:
+            kind, threads = variant(name)
+            if kind == "full":
+                model = await loop.run_in_executor(None, project_model)
+                (work / name).mkdir()
+                systems[name] = await loop.run_in_executor(
+                    None, start_full, work / name, model, graph_url, tf_threads_env(threads))
+                fulls[name] = FullSystemLoad(systems[name], graph)
+                await fulls[name].setup()
+                continue
+            if not extra:  # the baselines share one action server
+                (work / "actions").mkdir()
+                process, endpoint, action_seconds = await loop.run_in_executor(
+                    None, start_action_server, work / "actions")
+                extra.append(process)
+            model = await loop.run_in_executor(
+                None, project_model if kind == "rasa-project" else baseline_model)
+            systems[name] = await loop.run_in_executor(
+                None, start_bare_rasa, name, work / name, model, endpoint, threads)
         answers = {name: await warm_up(system, fulls.get(name)) for name, system in systems.items()}
         results: dict[str, Any] = {name: {"startup_seconds": s.startup_seconds, "levels": [],
                                           "answers": answers[name]}
@@ -307,14 +306,27 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         await runner.cleanup()
 
 
+def systems_arg(value: str) -> list[str]:
+    names = value.split(",")
+    for name in names:
+        try:
+            kind, _ = variant(name)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from exc
+        if kind not in ("full", "rasa-init", "rasa-project"):
+            raise argparse.ArgumentTypeError(f"unknown system {kind!r}")
+    return names
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--levels", default="1,10,50,100",
                         type=lambda s: [int(x) for x in s.split(",")])
     parser.add_argument("--duration", type=float, default=45.0)
-    parser.add_argument("--systems", default="full,rasa-init,rasa-project",
-                        type=lambda s: s.split(","))
+    parser.add_argument("--systems", default="full,rasa-init,rasa-project", type=systems_arg,
+                        help="any of full, rasa-init, rasa-project; NAME@tf1 runs NAME with "
+                             "TensorFlow capped at one thread, next to the others")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--label", default="load", help="file name stem of the results")
     args = parser.parse_args()

@@ -9,6 +9,13 @@ NAMES = {"full": "whole system", "rasa-init": "baseline (a): Rasa defaults, bare
          "rasa-project": "baseline (b): project model, bare"}
 
 
+def display(system: str) -> str:
+    """The table's name for a system; 'rasa-project@tf1' is baseline (b) on one TF thread."""
+    base, _, suffix = system.partition("@")
+    name = NAMES.get(base, base)
+    return f"{name}, TensorFlow {suffix[2:]} thread(s)" if suffix else name
+
+
 def _level(result: dict[str, Any], system: str, customers: int) -> dict[str, Any] | None:
     levels = result["systems"].get(system, {}).get("levels", [])
     return next((x for x in levels if x["customers"] == customers), None)
@@ -67,7 +74,7 @@ def markdown(result: dict[str, Any]) -> str:
         for x in data.get("levels", []) if isinstance(data.get("levels"), list) else []:
             turns = x["assistant_turns"]
             out.append(
-                f"| {NAMES.get(system, system)} | {x['customers']} | {x['turns_per_second']} | "
+                f"| {display(system)} | {x['customers']} | {x['turns_per_second']} | "
                 f"{turns.get('p50_ms', '-')} / {turns.get('p95_ms', '-')} | "
                 f"{_p(x, 'greeting') or '-'} | {_p(x, 'knowledge') or '-'} | "
                 f"{sum(x['errors'].values())} | {len(x['lost'])} | {len(x['duplicated'])} | "
@@ -76,7 +83,7 @@ def markdown(result: dict[str, Any]) -> str:
     out += ["", "Start-up (seconds from launch to first answer):", ""]
     for system, data in result["systems"].items():
         if isinstance(data.get("startup_seconds"), dict):
-            out.append(f"- {NAMES.get(system, system)}: " + ", ".join(
+            out.append(f"- {display(system)}: " + ", ".join(
                 f"{k} {v}" for k, v in data["startup_seconds"].items()))
     full = result["systems"].get("full", {}).get("levels", [])
     if full:
@@ -105,9 +112,9 @@ def chart(result: dict[str, Any], path: Path) -> None:
         xs = [x["customers"] for x in levels]
         for q, style in (("p50_ms", "-o"), ("p95_ms", "--^")):
             axes[0].plot(xs, [x["assistant_turns"].get(q) for x in levels], style,
-                         label=f"{NAMES.get(system, system)} {q[:3]}")
+                         label=f"{display(system)} {q[:3]}")
         axes[1].plot(xs, [x["turns_per_second"] for x in levels], "-o",
-                     label=NAMES.get(system, system))
+                     label=display(system))
     axes[0].set(xlabel="concurrent customers", ylabel="assistant turn latency (ms)",
                 xscale="log", yscale="log", title="Latency, send → last reply")
     axes[1].set(xlabel="concurrent customers", ylabel="turns per second", xscale="log",

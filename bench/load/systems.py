@@ -219,7 +219,28 @@ def start_action_server(work: Path) -> tuple[subprocess.Popen[bytes], str, float
     return process, f"http://127.0.0.1:{port}/webhook", time.monotonic() - started
 
 
-def start_bare_rasa(name: str, work: Path, model: Path, action_endpoint: str) -> System:
+def tf_threads_env(threads: int | None) -> dict[str, str]:
+    """The environment that caps TensorFlow's thread pools in a Rasa process (Rasa reads both
+    variables at start-up; see its "Configuring TensorFlow" docs). None: TensorFlow's default."""
+    if threads is None:
+        return {}
+    return {"TF_INTRA_OP_PARALLELISM_THREADS": str(threads),
+            "TF_INTER_OP_PARALLELISM_THREADS": str(threads)}
+
+
+def variant(name: str) -> tuple[str, int | None]:
+    """'rasa-project@tf1' -> ('rasa-project', 1): the same system with TensorFlow capped at
+    one thread, so a thread setting is compared within one run."""
+    base, _, suffix = name.partition("@")
+    if not suffix:
+        return base, None
+    if not suffix.startswith("tf") or not suffix[2:].isdigit() or int(suffix[2:]) < 1:
+        raise ValueError(f"unknown system variant {suffix!r} (known: tfN, e.g. {base}@tf1)")
+    return base, int(suffix[2:])
+
+
+def start_bare_rasa(name: str, work: Path, model: Path, action_endpoint: str,
+                    tf_threads: int | None = None) -> System:
     """`rasa run` on the stock REST channel, as the Rasa docs show it."""
     work.mkdir(parents=True, exist_ok=True)
     port = free_port()
@@ -230,7 +251,8 @@ def start_bare_rasa(name: str, work: Path, model: Path, action_endpoint: str) ->
     process = subprocess.Popen(
         [str(RASA), "run", "-m", str(model), "-i", "127.0.0.1", "-p", str(port),
          "--credentials", str(work / "credentials.yml"), "--endpoints", str(work / "endpoints.yml")],
-        cwd=work, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        cwd=work, env={**os.environ, **tf_threads_env(tf_threads)}, stdout=log,
+        stderr=subprocess.STDOUT, start_new_session=True)
     system = System(name, work, popen=[process], rest_url=f"http://127.0.0.1:{port}/webhooks/rest/webhook")
     wait_for(f"http://127.0.0.1:{port}/webhooks/rest/", 900, process)
     system.startup_seconds["rasa"] = round(time.monotonic() - started, 1)

@@ -135,12 +135,16 @@ class AgentService:
 
     async def by_session(self, token: str) -> tuple[Agent, str] | None:
         """The logged-in agent and the session's CSRF token, or None if expired or unknown."""
+        # One statement: every console request passes through here.
         async with self._sessions() as session:
-            row = await session.get(AgentSession, _digest(token))
-            if row is None or row.expires_at < utcnow():
-                return None
-            agent = await session.get(Agent, row.agent_id)
-        if agent is None or not agent.active:
+            found = (await session.execute(
+                select(AgentSession, Agent).join(Agent, Agent.id == AgentSession.agent_id)
+                .where(AgentSession.token_hash == _digest(token))
+            )).first()
+        if found is None:
+            return None
+        row, agent = found
+        if row.expires_at < utcnow() or not agent.active:
             return None
         return agent, row.csrf_token
 

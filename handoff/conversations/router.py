@@ -139,7 +139,10 @@ class MessageRouter:
             self._fanout.publish(conversation_topic(conversation_id),
                                  {"type": "message", "message": message_json(message)})
         if messages:
-            self._fanout.publish(MESSAGES_TOPIC, {"type": "messages", "conversation_id": conversation_id})
+            # The channels let the messaging outbox ignore widget traffic (handoff/app.py).
+            self._fanout.publish(MESSAGES_TOPIC, {
+                "type": "messages", "conversation_id": conversation_id,
+                "channels": sorted({m.channel for m in messages if m.channel})})
 
     def publish_queue_changed(self, conversation_id: str) -> None:
         self._fanout.publish(QUEUE_TOPIC, {"type": "queue", "conversation_id": conversation_id})
@@ -162,14 +165,14 @@ class MessageRouter:
         "typing"); it is not called when a person has the conversation.
         """
         async with self._locks.hold(conversation_id):
-            message, created = await self._service.receive(
+            message, created, conversation = await self._service.accept(
                 conversation_id, text, source_id, channel
             )
             if not created and message.routed_at is not None:
                 conversation = await self._service.get(conversation_id)
                 replies = await self._service.replies_to(message)
                 return RouteResult(message, replies, conversation.status, duplicate=True)
-            return await self._route(message, on_thinking)
+            return await self._route(message, on_thinking, conversation)
 
     async def route_stored(self, message: Message) -> None:
         """Routes a message a channel stored already (webhooks answer the platform first)."""
@@ -186,8 +189,11 @@ class MessageRouter:
             await self.route_stored(message)
         return len(unrouted)
 
-    async def _route(self, message: Message, on_thinking: Thinking | None = None) -> RouteResult:
-        conversation = await self._service.get(message.conversation_id)
+    async def _route(self, message: Message, on_thinking: Thinking | None = None,
+                     conversation: Conversation | None = None) -> RouteResult:
+        """`conversation` as read under this conversation's lock, if the caller has it."""
+        if conversation is None:
+            conversation = await self._service.get(message.conversation_id)
         if conversation.status == ConversationStatus.RESOLVED.value:
             answer = survey_answer(message.text or "") if conversation.survey_pending else None
             if answer is not None:
@@ -214,7 +220,10 @@ class MessageRouter:
         return await self._ask_assistant(conversation, message)
 
     async def _ask_assistant(self, conversation: Conversation, message: Message) -> RouteResult:
-        recent = await self._service.recent_customer_texts(conversation.id, 3)
+        # Read before Rasa is asked: the conversation's lock keeps both as they are until
+        # this turn is stored.
+        recent, previous = await self._service.recent_turns(
+            conversation.id, 3, self._policy.low_confidence_turns - 1)
         escalation = self._policy.before_assistant(recent)
         turn: AssistantTurn | None = None
         handoff: HandoffRequest | None
@@ -228,8 +237,6 @@ class MessageRouter:
         # understood after all: it neither counts towards nor triggers a low-confidence handoff.
         answered = any(event_type == "kb_answered" for event_type, _ in records)
         if turn is not None and handoff is None and not answered:
-            previous = await self._service.recent_intents(
-                conversation.id, self._policy.low_confidence_turns - 1)
             escalation = self._policy.after_assistant(turn, previous)
             if escalation is not None:
                 replies, handoff = [*replies, escalation[0]], escalation[1]

@@ -187,12 +187,14 @@ class ConversationService:
         Returns the message and whether it is new; a message whose `source_id` was already
         stored (a retried send) is returned as it was, not stored twice.
         """
-        if source_id is not None:
-            # A retry is answered without taking any lock: three instances receiving the same
-            # webhook retry at once must not all queue on the insert (PostgreSQL deadlocked).
-            existing = await self._by_source_id(conversation_id, source_id)
-            if existing is not None:
-                return existing, False
+        message, created, _ = await self.accept(conversation_id, text, source_id, channel)
+        return message, created
+
+    async def accept(
+        self, conversation_id: str, text: str, source_id: str | None, channel: str
+    ) -> tuple[Message, bool, Conversation | None]:
+        """`receive`, plus the conversation as it stood when a new message was stored (None
+        for a retry), so routing the message needs no second read of it."""
         message = Message(
             conversation_id=conversation_id,
             message_type=MessageType.INCOMING.value,
@@ -203,6 +205,13 @@ class ConversationService:
         )
         try:
             async with self._sessions.begin() as session:
+                if source_id is not None:
+                    # A retry is answered before anything is written or locked: three
+                    # instances receiving the same webhook retry at once must not all queue
+                    # on the insert (PostgreSQL deadlocked).
+                    existing = await self._by_source_id(session, conversation_id, source_id)
+                    if existing is not None:
+                        return existing, False, None
                 conversation = await session.get(Conversation, conversation_id)
                 if conversation is None:
                     raise ConversationNotFound("conversation not found")
@@ -212,11 +221,12 @@ class ConversationService:
             # Another instance stored the same source_id between our check and insert.
             if source_id is None:
                 raise
-            existing = await self._by_source_id(conversation_id, source_id)
+            async with self._sessions() as session:
+                existing = await self._by_source_id(session, conversation_id, source_id)
             if existing is None:
                 raise
-            return existing, False
-        return message, True
+            return existing, False, None
+        return message, True, conversation
 
     async def record_assistant_turn(
         self,
@@ -300,33 +310,31 @@ class ConversationService:
         async with self._sessions() as session:
             return list(await session.scalars(query.order_by(Message.id)))
 
-    async def recent_customer_texts(self, conversation_id: str, limit: int) -> list[str]:
-        """The customer's last `limit` messages, oldest first."""
-        async with self._sessions() as session:
-            texts = await session.scalars(
-                select(Message.text)
-                .where(Message.conversation_id == conversation_id,
-                       Message.message_type == MessageType.INCOMING.value)
-                .order_by(Message.id.desc()).limit(limit)
-            )
-            return [text or "" for text in reversed(list(texts))]
-
-    async def recent_intents(self, conversation_id: str, limit: int) -> list[str | None]:
-        """Intents of the last `limit` messages the assistant read, newest first.
+    async def recent_turns(
+        self, conversation_id: str, texts: int, intents: int
+    ) -> tuple[list[str], list[str | None]]:
+        """The customer's last `texts` messages (oldest first) and the intents of the last
+        `intents` messages the assistant read (newest first), in one read: both feed the
+        handoff policy on every turn.
 
         A turn the knowledge base answered reads as "knowledge" whatever the classifier said.
         """
-        if limit <= 0:
-            return []
         async with self._sessions() as session:
-            rows = await session.scalars(
+            recent = list(await session.scalars(
+                select(Message.text)
+                .where(Message.conversation_id == conversation_id,
+                       Message.message_type == MessageType.INCOMING.value)
+                .order_by(Message.id.desc()).limit(texts)
+            ))
+            understood = [] if intents <= 0 else list(await session.scalars(
                 select(ConversationEvent.data)
                 .where(ConversationEvent.conversation_id == conversation_id,
                        ConversationEvent.type == "message_understood")
-                .order_by(ConversationEvent.id.desc()).limit(limit)
-            )
-            return [(data or {}).get("answered_by") or (data or {}).get("intent")
-                    for data in rows]
+                .order_by(ConversationEvent.id.desc()).limit(intents)
+            ))
+        return ([text or "" for text in reversed(recent)],
+                [(data or {}).get("answered_by") or (data or {}).get("intent")
+                 for data in understood])
 
     async def events(self, conversation_id: str) -> list[ConversationEvent]:
         async with self._sessions() as session:
@@ -575,18 +583,21 @@ class ConversationService:
                        reply_to_id=reply_to.id if reply_to is not None else None,
                        created_at=now)
 
-    async def _by_source_id(self, conversation_id: str, source_id: str) -> Message | None:
-        async with self._sessions() as session:
-            return await session.scalar(
-                select(Message).where(
-                    Message.conversation_id == conversation_id, Message.source_id == source_id
-                )
+    @staticmethod
+    async def _by_source_id(session: AsyncSession, conversation_id: str,
+                            source_id: str) -> Message | None:
+        return await session.scalar(
+            select(Message).where(
+                Message.conversation_id == conversation_id, Message.source_id == source_id
             )
+        )
 
     @staticmethod
     async def _mark_routed(session: AsyncSession, incoming: Message) -> None:
+        # An UPDATE by key, not session.merge(): merge would SELECT the row first.
         incoming.routed_at = utcnow()
-        await session.merge(incoming)
+        await session.execute(update(Message).where(Message.id == incoming.id)
+                              .values(routed_at=incoming.routed_at))
 
     @staticmethod
     async def _hand_off(

@@ -318,3 +318,12 @@ async def test_after_the_window_a_configured_template_goes_out_instead(
         await arrival(graph.arrived)
     template = [m for m in graph.sent if m["type"] == "template"]
     assert template and template[-1]["template"] == {"name": "follow_up", "language": {"code": "he"}}
+
+
+def test_only_messages_of_a_messaging_channel_wake_the_outbox() -> None:
+    from handoff.app import _concerns
+    channels = ["whatsapp", "telegram"]
+    assert not _concerns({"type": "messages", "channels": ["widget"]}, channels)
+    assert _concerns({"type": "messages", "channels": ["whatsapp"]}, channels)
+    assert _concerns({"type": "messages", "channels": ["api", "telegram"]}, channels)
+    assert _concerns({"type": "messages", "conversation_id": "c"}, channels)  # older publisher

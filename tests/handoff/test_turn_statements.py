@@ -1,0 +1,51 @@
+"""How many SQL statements one assistant turn costs the web service.
+
+Each statement is a thread hop (SQLite) or a network round trip (PostgreSQL) plus ORM work,
+and the web service's CPU per turn follows their number (bench/results/load-notes.md). The
+budget is what the turn needs today; a change that adds a statement to every turn fails here
+and has to say why it is worth it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import event
+
+from handoff.appkeys import ENGINE
+from tests.handoff.test_console import app_client  # noqa: F401  (fixture)
+from tests.handoff.test_widget_channel import Client, hello, until
+
+# One widget message answered by the assistant, in a conversation already under way:
+# store it (look for a resend, read the conversation, insert it, touch the conversation: 4),
+# read the recent turns for the handoff policy (2), store the understood event, the reply
+# and "routed" together (3), and push the reply from the database (1). Was 12 before the
+# conversation read at store time was reused and "routed" became an UPDATE by key.
+TURN_BUDGET = 10
+
+
+async def test_an_assistant_turn_stays_within_its_statement_budget(
+    app_client: Client,  # noqa: F811
+) -> None:
+    socket, _ = await hello(app_client)
+    await socket.send_json({"type": "message", "text": "hi", "client_message_id": "c1"})
+    await until(socket, "ack")
+    await until(socket, "message", author="assistant")  # the first turn settles completely
+
+    statements: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if not statement.lstrip().upper().startswith(("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")):
+            statements.append(" ".join(statement.split())[:90])
+
+    engine = app_client.app[ENGINE].sync_engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        await socket.send_json({"type": "message", "text": "and again", "client_message_id": "c2"})
+        ack = await until(socket, "ack")
+        reply = await until(socket, "message", author="assistant")
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert ack["reply_ids"] == [reply["message"]["id"]]
+    assert len(statements) <= TURN_BUDGET, "\n".join(statements)
+    await socket.close()
