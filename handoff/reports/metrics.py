@@ -1,25 +1,22 @@
-"""The metrics, aggregated in SQL from conversation_events and messages (definitions: docs/metrics.md).
+"""The metrics, aggregated in SQL from the reports' projection (definitions: docs/metrics.md).
 
 A conversation belongs to the local day it was opened; everything that later happens to it
-(handoff, reply, resolution, rating) counts towards that day. One query, grouped in the
-database, gives a row of facts per conversation (its first handoff, claim, agent reply...);
-volumes, clocks, medians and service levels are counted over those rows. Ratings, reasons,
-topics, knowledge-base and form events are grouped by the database, so only small result
-sets leave it. No event can be older than its conversation, which lets every event query
-start at the range's first instant and use the (type, created_at) index.
+(handoff, reply, resolution, rating) counts towards that day. The projection
+(handoff/reports/models.py, kept with the events by projection.py) holds one facts row per
+conversation and its tallies, each carrying the conversation's opening time, so every
+table of a report is one grouped query over rows of the conversations opened in range:
+volumes, means and medians (window functions), days (joined to the range's local
+midnights), service levels (joined to the team's opening hours as UTC instants).
 """
 
 from __future__ import annotations
 
-import re
-from bisect import bisect_right
-import statistics
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import Float, Select, String, and_, case, func, select, type_coerce
+from sqlalchemy import Float, Integer, and_, bindparam, case, column, func, literal, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -27,13 +24,15 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
 
 from handoff.business_hours import BusinessHours
-from handoff.conversations.models import AuthorType, Conversation, ConversationEvent, Message
+from handoff.conversations.models import UTCDateTime
+from handoff.reports.models import ConversationFacts, ConversationTally
+from handoff.reports.projection import normalise_question, skills_text
 from handoff.reports.range import ReportRange
-from handoff.reports.sla import HandoffTimes, ServiceLevels, breaches
+from handoff.reports.sla import ServiceLevels, breach_rows, open_intervals
 
-E = ConversationEvent
-REOPEN_REASON = "customer_wrote_after_close"
+F, T = ConversationFacts, ConversationTally
 TOP_UNANSWERED = 20
+__all__ = ["Reports", "normalise_question"]
 
 
 class seconds_between(FunctionElement[float]):
@@ -56,138 +55,86 @@ def _seconds_postgres(element: seconds_between, compiler: SQLCompiler, **kw: Any
     return f"EXTRACT(EPOCH FROM ({stop} - {start}))"
 
 
-def _first(event_type: str) -> ColumnElement[Any]:
-    return func.min(case((E.type == event_type, E.created_at)))
-
-
-def _in_range(r: ReportRange) -> list[ColumnElement[bool]]:
-    """The conversations a report covers: opened in the range, on the channel and language asked."""
-    where = [Conversation.created_at >= r.start, Conversation.created_at < r.end]
-    if r.channel:
-        where.append(Conversation.channel == r.channel)
-    if r.language:
-        where.append(Conversation.language == r.language)
-    if r.agent_id:
-        where.append(Conversation.id.in_(
-            select(E.conversation_id).where(E.type == "claimed",
-                                            E.data["agent_id"].as_string() == r.agent_id)))
-    return where
-
-
-def _typed(r: ReportRange, *types: str) -> list[ColumnElement[bool]]:
-    """Events of these kinds in the covered conversations; none can be older than the range."""
-    return [*_in_range(r), E.type.in_(types), E.created_at >= r.start]
-
-
-def _facts(r: ReportRange) -> Select[Any]:
-    """One row per conversation in range: its channel, language and the times its clocks need."""
-    events = (  # covered by ix_conversation_events_conversation_type: no row is read
-        select(E.conversation_id.label("cid"),
-               _first("handed_off").label("handed_off_at"),
-               _first("claimed").label("claimed_at"),
-               _first("resolved").label("resolved_at"))
-        .join(Conversation, Conversation.id == E.conversation_id)
-        .where(*_typed(r, "handed_off", "claimed", "resolved"))
-        .group_by(E.conversation_id)
-        .subquery("ev")
-    )
-    customer = Message.author_type == AuthorType.CUSTOMER.value
-    replies = (
-        select(Message.conversation_id.label("cid"),
-               func.min(case((customer, Message.created_at))).label("first_customer_at"),
-               func.min(case((and_(Message.author_type == AuthorType.ASSISTANT.value,
-                                   Message.reply_to_id.is_not(None)), Message.created_at))
-                        ).label("first_assistant_at"),
-               func.min(case((and_(Message.author_type == AuthorType.AGENT.value,
-                                   Message.private.is_(False)), Message.created_at))
-                        ).label("first_agent_at"))
-        .join(Conversation, Conversation.id == Message.conversation_id)
-        .where(*_in_range(r), Message.created_at >= r.start,
-               Message.author_type.in_([AuthorType.CUSTOMER.value, AuthorType.ASSISTANT.value,
-                                        AuthorType.AGENT.value]))
-        .group_by(Message.conversation_id)
-        .subquery("msg")
-    )
-    ev, msg = events.c, replies.c
-    return (
-        select(Conversation.id, _raw(Conversation.created_at), Conversation.channel,
-               Conversation.language, Conversation.required_skills, _raw(ev.handed_off_at), ev.claimed_at.is_not(None),
-               ev.resolved_at.is_not(None),
-               seconds_between(ev.claimed_at, ev.handed_off_at),
-               seconds_between(msg.first_assistant_at, msg.first_customer_at),
-               seconds_between(msg.first_agent_at, ev.handed_off_at),
-               seconds_between(ev.resolved_at, Conversation.created_at),
-               seconds_between(ev.resolved_at, ev.handed_off_at))
-        .outerjoin(events, events.c.cid == Conversation.id)
-        .outerjoin(replies, replies.c.cid == Conversation.id)
-        .where(*_in_range(r))
-    )
-
-
-def _raw(column: Any) -> Any:
-    """A time as the driver returns it: SQLAlchemy's SQLite datetime parsing is the slowest
-    part of reading a year of rows, so `_time` parses with the C `fromisoformat` instead."""
-    return type_coerce(column, String)
-
-
-def _at(value: str | datetime) -> datetime:
-    if isinstance(value, datetime):
-        return value
-    return datetime.fromisoformat(value).replace(tzinfo=timezone.utc)
-
-
-def _time(value: str | datetime | None) -> datetime | None:
-    return None if value is None else _at(value)
-
-
-def _duration(value: float | None) -> float | None:
+def _clock(stop: Any, start: Any) -> ColumnElement[Any]:
     """A clock in seconds; a negative one (stopped before it started: an agent's message
-    before the handoff, say) did not run."""
-    return None if value is None or value < 0 else round(float(value), 3)
+    before the handoff, say) did not run, and is NULL like one that never stopped."""
+    seconds = seconds_between(stop, start)
+    return case((seconds >= 0, seconds))
+
+
+# The clocks of docs/metrics.md, per facts row.
+CLOCKS: dict[str, ColumnElement[Any]] = {
+    "assistant_first_response": _clock(F.first_assistant_reply_at, F.first_customer_at),
+    "queue_wait": _clock(F.claimed_at, F.handed_off_at),
+    "agent_first_response": _clock(F.first_agent_reply_at, F.handed_off_at),
+    # time to resolution is counted over handed-off conversations (only those are resolved)
+    "resolution": case((F.handed_off_at.is_not(None), _clock(F.resolved_at, F.opened_at))),
+}
+
+
+def _slice(r: ReportRange, table: Any) -> list[ColumnElement[bool]]:
+    """The rows of `table` (facts or tallies) a report covers: conversations opened in the
+    range, on the channel, language, skill, topic and agent asked."""
+    where = [table.opened_at >= r.start, table.opened_at < r.end]
+    if r.channel:
+        where.append(table.channel == r.channel)
+    if r.language:
+        where.append(table.language == r.language)
+    if r.skill:
+        pattern = skills_text([r.skill]).replace("_", "\\_")
+        if table is F:
+            where.append(F.skills.like(f"%{pattern}%", escape="\\"))
+        else:
+            where.append(table.conversation_id.in_(
+                select(F.conversation_id).where(F.opened_at >= r.start, F.opened_at < r.end,
+                                                F.skills.like(f"%{pattern}%", escape="\\"))))
+    for kinds, key in ((("claimed",), r.agent_id), (("topic", "kb_answered"), r.topic)):
+        if key:
+            where.append(table.conversation_id.in_(
+                select(T.conversation_id).where(T.opened_at >= r.start, T.opened_at < r.end,
+                                                T.kind.in_(kinds), T.key == key)))
+    return where
 
 
 def _rate(part: int | float, whole: int | float) -> float | None:
     return round(part / whole, 4) if whole else None
 
 
-def _median(values: list[float]) -> float | None:
-    return round(statistics.median(values), 1) if values else None
+def _mean(total: float | None, count: int) -> float | None:
+    return round(float(total or 0) / count, 1) if count else None
 
 
-def _mean(values: list[float]) -> float | None:
-    return round(statistics.fmean(values), 1) if values else None
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(float(value), 1)
 
 
-def _between(stop: datetime | None, start: datetime | None) -> float | None:
-    """Seconds between two stored times; None if either is missing or stop is before start."""
-    if stop is None or start is None or stop < start:
-        return None
-    return (stop - start).total_seconds()
+def _median_query(value: Any, where: list[ColumnElement[bool]], group: Any = None) -> Any:
+    """Median per group in SQL: the middle value, or the mean of the two middle ones (row
+    numbers rn with 2*rn between n and n+2), so no list of values leaves the database."""
+    group_col = (group if group is not None else literal("")).label("g")
+    ranked = (select(group_col, value.label("v"),
+                     func.row_number().over(partition_by=group_col, order_by=value).label("rn"),
+                     func.count().over(partition_by=group_col).label("n"))
+              .where(*where, value.is_not(None)).subquery("ranked"))
+    return (select(ranked.c.g, func.avg(ranked.c.v))
+            .where((2 * ranked.c.rn).between(ranked.c.n, ranked.c.n + 2))
+            .group_by(ranked.c.g))
 
 
-def normalise_question(text: str) -> str:
-    """Groups questions that differ only in case, punctuation and spacing."""
-    return " ".join(re.findall(r"\w+", text.lower()))
-
-
-@dataclass(frozen=True)
-class Facts:
-    """One conversation's row: where it came from and how long each clock ran (seconds;
-    None when a clock never stopped). `opened` is the time as the driver gave it."""
-
-    id: str
-    opened: str | datetime
-    channel: str
-    language: str | None
-    skills: list[str] | None
-    handed_off_at: datetime | None
-    claimed: bool
-    resolved: bool
-    queue_wait: float | None
-    assistant_first_response: float | None
-    agent_first_response: float | None
-    resolution: float | None
-    resolved_after_handoff: float | None
+def _spans(session: AsyncSession, name: str, rows: list[tuple[int, datetime, datetime]]) -> Any:
+    """Instants as a small table (i, since, until) the database joins against, written as
+    VALUES: its columns are column1..3 on both databases; PostgreSQL is told they are times."""
+    cast = ("CAST({} AS TIMESTAMP WITH TIME ZONE)"
+            if session.get_bind().dialect.name == "postgresql" else "{}")
+    params, tuples = [], []
+    for n, (i, since, until) in enumerate(rows):
+        tuples.append(f"({i}, {cast.format(f':s{n}')}, {cast.format(f':u{n}')})")
+        params += [bindparam(f"s{n}", since, type_=UTCDateTime()),
+                   bindparam(f"u{n}", until, type_=UTCDateTime())]
+    values_sql = text(f"SELECT * FROM (VALUES {', '.join(tuples)}) AS v").bindparams(*params)
+    table = values_sql.columns(column("column1", Integer), column("column2", UTCDateTime()),
+                               column("column3", UTCDateTime())).subquery(name)
+    return table.c.column1, table.c.column2, table.c.column3
 
 
 @dataclass
@@ -200,247 +147,229 @@ class Reports:
 
     async def all(self, r: ReportRange) -> dict[str, Any]:
         async with self.sessions() as session:
-            facts = [Facts(row[0], row[1], row[2], row[3], row[4], _time(row[5]), bool(row[6]),
-                           bool(row[7]), *(_duration(v) for v in row[8:]))
-                     for row in await session.execute(_facts(r))]
-            reopened = set((await session.scalars(
-                select(E.conversation_id).join(Conversation, Conversation.id == E.conversation_id)
-                .where(*_typed(r, "returned_to_bot"),
-                       E.data["reason"].as_string() == REOPEN_REASON))).all())
+            summary, handed_span = await self._summary(session, r)
+            tallies = await self._tallies(session, r)
             result: dict[str, Any] = {
                 "filters": r.filters(),
-                "no_data": not facts,
-                "summary": _summary(facts, reopened),
-                "daily": _daily(facts, r),
-                "channels": _by(facts, "channel"),
-                "languages": _by(facts, "language"),
-                "skills": _by_skill(facts),
-                "handoff_reasons": await self._handoff_reasons(session, r),
-                "topics": await self._topics(session, r),
-                "csat": await self._scores(session, r, "csat_submitted", range(1, 6)),
-                "nps": await self._scores(session, r, "nps_submitted", range(0, 11)),
-                "knowledge": await self._knowledge(session, r),
-                "flows": await self._flows(session, r),
+                "no_data": summary["conversations"] == 0,
+                "summary": summary,
+                "daily": await self._daily(session, r),
+                **await self._slices(session, r),
+                "handoff_reasons": _handoff_reasons(tallies),
+                "topics": _topics(tallies),
+                "csat": _scores(tallies, "csat", range(1, 6)),
+                "nps": _scores(tallies, "nps", range(0, 11)),
+                "knowledge": _knowledge(tallies),
+                "flows": _flows(tallies),
+                "agents": await self._agents(session, r, tallies),
+                "service_levels": await self._service_levels(session, r, handed_span),
             }
-            handoffs = await self._handoffs(session, facts, r)
-        result["summary"].update(handoffs.pop("summary"))
-        result.update(handoffs)
         result["summary"].update(_csat_summary(result["csat"], result["summary"]["resolved"]))
         result["summary"].update(_nps_summary(result["nps"]))
         result["summary"].update(result["knowledge"].pop("summary"))
         return result
 
     @staticmethod
-    async def _handoff_reasons(session: AsyncSession, r: ReportRange) -> list[dict[str, Any]]:
-        """Every handoff counts, also a second one after a reopen; the reason is as recorded."""
-        reason = E.data["reason"].as_string()
-        rows = list(await session.execute(
-            select(reason.label("reason"), func.count().label("handoffs"))
-            .join(Conversation, Conversation.id == E.conversation_id)
-            .where(*_typed(r, "handed_off"))
-            .group_by(reason).order_by(func.count().desc(), reason)))
-        total = sum(row.handoffs for row in rows)
-        return [{"reason": row.reason or "unknown", "handoffs": row.handoffs,
-                 "share": _rate(row.handoffs, total)} for row in rows]
-
-    @staticmethod
-    async def _topics(session: AsyncSession, r: ReportRange) -> list[dict[str, Any]]:
-        """Per intent the assistant recognised: conversations that had it, and how many went to people."""
-        intent = E.data["intent"].as_string()
-        handed = (select(E.conversation_id.label("cid")).distinct()
-                  .where(E.type == "handed_off", E.created_at >= r.start).subquery("handed"))
-        understood = (select(intent.label("intent"), E.conversation_id.label("cid")).distinct()
-                      .join(Conversation, Conversation.id == E.conversation_id)
-                      .where(*_typed(r, "message_understood")).subquery("understood"))
-        conversations = func.count()
-        rows = await session.execute(
-            select(understood.c.intent, conversations, func.count(handed.c.cid))
-            .outerjoin(handed, handed.c.cid == understood.c.cid)
-            .group_by(understood.c.intent)
-            .order_by(conversations.desc(), understood.c.intent).limit(50))
-        return [{"topic": name or "unknown", "conversations": n, "handed_off": escalated,
-                 "handoff_rate": _rate(escalated, n)} for name, n, escalated in rows.tuples()]
-
-    @staticmethod
-    async def _scores(session: AsyncSession, r: ReportRange, event_type: str,
-                      scale: range) -> list[dict[str, Any]]:
-        score = E.data["score"].as_integer()
-        rows = dict((await session.execute(
-            select(score, func.count())
-            .join(Conversation, Conversation.id == E.conversation_id)
-            .where(*_typed(r, event_type)).group_by(score))).tuples().all())
-        return [{"score": s, "responses": int(rows.get(s, 0))} for s in scale]
-
-    @staticmethod
-    async def _knowledge(session: AsyncSession, r: ReportRange) -> dict[str, Any]:
-        kinds = dict((await session.execute(
-            select(E.type, func.count())
-            .join(Conversation, Conversation.id == E.conversation_id)
-            .where(*_typed(r, "kb_answered", "kb_abstained"))
-            .group_by(E.type))).tuples().all())
-        helped = E.data["helped"].as_boolean()
-        feedback = dict((await session.execute(
-            select(helped, func.count())
-            .join(Conversation, Conversation.id == E.conversation_id)
-            .where(*_typed(r, "kb_feedback")).group_by(helped))).tuples().all())
-        question = func.lower(E.data["question"].as_string())
-        grouped = await session.execute(
-            select(question, func.count())
-            .join(Conversation, Conversation.id == E.conversation_id)
-            .where(*_typed(r, "kb_abstained")).group_by(question))
-        unanswered: Counter[str] = Counter()
-        for text, count in grouped.tuples():
-            key = normalise_question(text or "")
-            if key:
-                unanswered[key] += count
-        articles = E.data["article"].as_string()
-        answered_by_article = await session.execute(
-            select(articles, func.count())
-            .join(Conversation, Conversation.id == E.conversation_id)
-            .where(*_typed(r, "kb_answered"))
-            .group_by(articles).order_by(func.count().desc(), articles).limit(50))
-        answered, abstained = int(kinds.get("kb_answered", 0)), int(kinds.get("kb_abstained", 0))
-        yes, no = int(feedback.get(True, 0)), int(feedback.get(False, 0))
-        return {
-            "summary": {"kb_answered": answered, "kb_abstained": abstained,
-                        "kb_answer_rate": _rate(answered, answered + abstained),
-                        "kb_feedback": yes + no, "kb_helped_rate": _rate(yes, yes + no)},
-            "articles": [{"article": a or "unknown", "answers": n}
-                         for a, n in answered_by_article.tuples()],
-            "unanswered": [{"question": key, "asked": n}
-                           for key, n in sorted(unanswered.items(),
-                                                key=lambda kv: (-kv[1], kv[0]))[:TOP_UNANSWERED]],
+    async def _summary(session: AsyncSession, r: ReportRange
+                       ) -> tuple[dict[str, Any], tuple[datetime | None, datetime | None]]:
+        """The headline numbers: one pass over the facts, medians from a second query each."""
+        where = _slice(r, F)
+        row = (await session.execute(select(
+            func.count(), func.count(F.handed_off_at), func.count(F.resolved_at),
+            func.sum(case((and_(F.reopened, F.resolved_at.is_not(None)), 1), else_=0)),
+            func.min(F.handed_off_at), func.max(F.handed_off_at),
+            *(part for clock in CLOCKS.values() for part in (func.sum(clock), func.count(clock))),
+        ).where(*where))).one()
+        conversations, handed_off, resolved, reopened = (int(v or 0) for v in row[:4])
+        sums = {name: (row[6 + 2 * i], int(row[7 + 2 * i])) for i, name in enumerate(CLOCKS)}
+        medians: dict[str, float | None] = {}
+        for name in ("queue_wait", "agent_first_response", "resolution"):
+            found = (await session.execute(_median_query(CLOCKS[name], where))).first()
+            medians[name] = _round(found[1]) if found else None
+        summary = {
+            "conversations": conversations,
+            "contained": conversations - handed_off,
+            "containment_rate": _rate(conversations - handed_off, conversations),
+            "handed_off": handed_off,
+            "handoff_rate": _rate(handed_off, conversations),
+            "resolved": resolved,
+            "reopened": reopened,
+            "reopen_rate": _rate(reopened, resolved),
+            "assistant_first_response_avg_seconds": _mean(*sums["assistant_first_response"]),
+            "queue_wait_avg_seconds": _mean(*sums["queue_wait"]),
+            "queue_wait_median_seconds": medians["queue_wait"],
+            "agent_first_response_avg_seconds": _mean(*sums["agent_first_response"]),
+            "agent_first_response_median_seconds": medians["agent_first_response"],
+            "handoffs_without_agent_reply": handed_off - sums["agent_first_response"][1],
+            "resolution_avg_seconds": _mean(*sums["resolution"]),
+            "resolution_median_seconds": medians["resolution"],
         }
+        return summary, (row[4], row[5])
 
     @staticmethod
-    async def _flows(session: AsyncSession, r: ReportRange) -> list[dict[str, Any]]:
-        """Per form: started, completed, abandoned. Rasa may validate twice as a form starts,
-        so each kind counts once per customer message (the record carries its message_id)."""
-        flow = E.data["flow"].as_string()
+    async def _daily(session: AsyncSession, r: ReportRange) -> list[dict[str, Any]]:
+        """Conversations per local day of the store's time zone: the facts are joined to
+        each day's [local midnight, next local midnight) in UTC (DST-aware, from ReportRange),
+        so each day is an index range of the facts' opening times."""
+        days = r.days
+        i, since, until = _spans(session, "days", [
+            (i, _local_midnight(r, day), _local_midnight(r, day + timedelta(days=1)))
+            for i, day in enumerate(days)])
         rows = await session.execute(
-            select(flow, E.type, E.conversation_id, E.data["message_id"].as_string()).distinct()
-            .join(Conversation, Conversation.id == E.conversation_id)
-            .where(*_typed(r, "flow_started", "flow_completed", "flow_abandoned")))
-        counts: dict[str, Counter[str]] = defaultdict(Counter)
-        for name, kind, _cid, _message in rows.tuples():
-            counts[name or "unknown"][kind.removeprefix("flow_")] += 1
-        return [{"flow": name, "started": c["started"], "completed": c["completed"],
-                 "abandoned": c["abandoned"], "completion_rate": _rate(c["completed"], c["started"]),
-                 "abandonment_rate": _rate(c["abandoned"], c["started"])}
-                for name, c in sorted(counts.items())]
+            select(i, func.count(), func.count(F.handed_off_at), func.count(F.resolved_at))
+            .join_from(i.table, F, and_(F.opened_at >= since, F.opened_at < until))
+            .where(*_slice(r, F)).group_by(i))
+        counts = {i: (n, handed, resolved) for i, n, handed, resolved in rows.tuples()}
+        out = []
+        for i, day in enumerate(days):
+            n, handed, resolved = counts.get(i, (0, 0, 0))
+            out.append({"day": day.isoformat(), "conversations": n, "contained": n - handed,
+                        "handed_off": handed, "resolved": resolved})
+        return out
 
-    async def _handoffs(self, session: AsyncSession, facts: list[Facts],
-                        r: ReportRange) -> dict[str, Any]:
-        """Agent-side clocks per handed-off conversation: means, medians and service levels."""
-        rows = [f for f in facts if f.handed_off_at is not None]
-        agent = E.data["agent_id"].as_string()
-        people = await session.execute(
-            select(E.type, E.conversation_id, agent, _raw(E.created_at))
-            .join(Conversation, Conversation.id == E.conversation_id)
-            .where(*_typed(r, "claimed", "resolved")).order_by(E.id))
-        handled: dict[str, set[str]] = defaultdict(set)
-        first_claim: dict[str, datetime] = {}
-        handling: dict[str, list[float]] = defaultdict(list)
-        resolved_by: dict[str, set[str]] = defaultdict(set)
-        for kind, cid, who, raw_at in people.tuples():
-            at = _at(raw_at)
-            counted = bool(who) and (r.agent_id is None or who == r.agent_id)
-            if kind == "claimed":
-                first_claim.setdefault(cid, at)
-                if counted:
-                    handled[who].add(cid)
-            elif counted and cid not in resolved_by[who]:
-                resolved_by[who].add(cid)
-                seconds = _between(at, first_claim.get(cid))
-                if seconds is not None:
-                    handling[who].append(seconds)
-        waits = [f.queue_wait for f in rows if f.queue_wait is not None]
-        replies = [f.agent_first_response for f in rows if f.agent_first_response is not None]
-        resolutions = [f.resolution for f in rows if f.resolution is not None]
-        agents = [{"agent": who, "handled": len(handled[who]), "resolved": len(resolved_by[who]),
-                   "median_handling_seconds": _median(handling[who])}
-                  for who in sorted(handled, key=lambda a: (-len(handled[a]), a))]
-        times = [HandoffTimes(f.handed_off_at, f.agent_first_response, f.resolved_after_handoff)
-                 for f in rows if f.handed_off_at is not None]
-        return {
-            "summary": {
-                "queue_wait_avg_seconds": _mean(waits), "queue_wait_median_seconds": _median(waits),
-                "agent_first_response_avg_seconds": _mean(replies),
-                "agent_first_response_median_seconds": _median(replies),
-                "handoffs_without_agent_reply": len(rows) - len(replies),
-                "resolution_avg_seconds": _mean(resolutions),
-                "resolution_median_seconds": _median(resolutions),
-            },
-            "agents": agents,
-            "service_levels": breaches(self.levels, self.hours, times),
-        }
+    @staticmethod
+    async def _slices(session: AsyncSession, r: ReportRange) -> dict[str, list[dict[str, Any]]]:
+        """Per channel, language and skill, from one grouped query."""
+        rows = list((await session.execute(
+            select(F.channel, F.language, F.skills, func.count(), func.count(F.handed_off_at))
+            .where(*_slice(r, F)).group_by(F.channel, F.language, F.skills))).tuples())
+        tables: dict[str, list[dict[str, Any]]] = {}
+        for name in ("channel", "language", "skill"):
+            total: Counter[str] = Counter()
+            handed: Counter[str] = Counter()
+            for channel, language, skills, n, escalated in rows:
+                keys = {"channel": [channel], "language": [language],
+                        "skill": [s for s in (skills or "").split("|") if s] or ["any"]}[name]
+                for key in keys:
+                    total[key or "unknown"] += n
+                    handed[key or "unknown"] += escalated
+            ordered = sorted(total.items(), key=lambda kv: (-kv[1], kv[0]))
+            tables[name + "s"] = [
+                {name: key, "conversations": n,
+                 **({} if name == "skill" else {"contained": n - handed[key]}),
+                 "handed_off": handed[key], "handoff_rate": _rate(handed[key], n)}
+                for key, n in ordered]
+        return {"channels": tables["channels"], "languages": tables["languages"],
+                "skills": tables["skills"]}
+
+    @staticmethod
+    async def _tallies(session: AsyncSession, r: ReportRange) -> dict[str, list[tuple[str, int, int, int]]]:
+        """Per kind: (key, occurrences, conversations, of which handed off), one grouped query."""
+        handed = func.sum(case((T.handed_off, 1), else_=0))
+        rows = await session.execute(
+            select(T.kind, T.key, func.sum(T.n), func.count(), handed)
+            .where(*_slice(r, T)).group_by(T.kind, T.key))
+        kinds: dict[str, list[tuple[str, int, int, int]]] = defaultdict(list)
+        for kind, key, n, conversations, escalated in rows.tuples():
+            kinds[kind].append((key, int(n), int(conversations), int(escalated)))
+        return kinds
+
+    @staticmethod
+    async def _agents(session: AsyncSession, r: ReportRange,
+                      tallies: dict[str, list[tuple[str, int, int, int]]]) -> list[dict[str, Any]]:
+        """Per agent: conversations claimed, resolved, and the median handling time."""
+        handled = {key: c for key, _, c, _ in tallies.get("claimed", [])
+                   if r.agent_id is None or key == r.agent_id}
+        resolved = {key: c for key, _, c, _ in tallies.get("resolved_by", [])}
+        medians = dict((await session.execute(_median_query(
+            T.value, [*_slice(r, T), T.kind == "resolved_by"], T.key))).tuples().all())
+        return [{"agent": who, "handled": handled[who], "resolved": resolved.get(who, 0),
+                 "median_handling_seconds": _round(medians.get(who))}
+                for who in sorted(handled, key=lambda a: (-handled[a], a))]
+
+    async def _service_levels(self, session: AsyncSession, r: ReportRange,
+                              handed_span: tuple[datetime | None, datetime | None]
+                              ) -> list[dict[str, object]]:
+        """Handoffs made while the team was open, and how many met each target: the facts
+        are joined to the team's opening hours (UTC instants, DST-aware) over the days the
+        first handoffs of the range's conversations fell on."""
+        first, last = handed_span
+        applicable = reply_met = resolution_met = 0
+        if first is not None and last is not None:
+            zone = self.hours.zone
+            spans = open_intervals(self.hours, _local_date(first, zone) - timedelta(days=1),
+                                   _local_date(last, zone))
+            if spans:
+                _, since, until = _spans(session, "open_hours",
+                                         [(i, a, b) for i, (a, b) in enumerate(spans)])
+                reply = CLOCKS["agent_first_response"]
+                resolution = _clock(F.resolved_at, F.handed_off_at)
+                row = (await session.execute(
+                    select(func.count(),
+                           func.sum(case((reply <= self.levels.first_reply_seconds, 1), else_=0)),
+                           func.sum(case((resolution <= self.levels.resolution_seconds, 1),
+                                         else_=0)))
+                    .join_from(since.table, F, and_(F.handed_off_at >= since,
+                                                    F.handed_off_at < until))
+                    .where(*_slice(r, F)))).one()
+                applicable, reply_met, resolution_met = (int(v or 0) for v in row)
+        return breach_rows(self.levels, applicable, reply_met, resolution_met)
 
 
-def _summary(facts: list[Facts], reopened_ids: set[str]) -> dict[str, Any]:
-    conversations = len(facts)
-    handed_off = sum(1 for f in facts if f.handed_off_at is not None)
-    resolved = sum(1 for f in facts if f.resolved)
-    reopened = sum(1 for f in facts if f.id in reopened_ids and f.resolved)
-    first = [f.assistant_first_response for f in facts
-             if f.assistant_first_response is not None]
+def _local_midnight(r: ReportRange, day: date) -> datetime:
+    return r.midnight(day).replace(tzinfo=timezone.utc)
+
+
+def _local_date(moment: datetime | str, zone: Any) -> date:
+    """The local day of a stored time (SQLite may hand back text)."""
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(zone).date()
+
+
+def _handoff_reasons(tallies: dict[str, list[tuple[str, int, int, int]]]) -> list[dict[str, Any]]:
+    """Every handoff counts, also a second one after a reopen; the reason is as recorded."""
+    rows = sorted(((key, n) for key, n, _, _ in tallies.get("reason", [])),
+                  key=lambda kv: (-kv[1], kv[0]))
+    total = sum(n for _, n in rows)
+    return [{"reason": key or "unknown", "handoffs": n, "share": _rate(n, total)}
+            for key, n in rows]
+
+
+def _topics(tallies: dict[str, list[tuple[str, int, int, int]]]) -> list[dict[str, Any]]:
+    """Per intent the assistant recognised: conversations that had it, and how many went to people."""
+    rows = sorted(((key, c, h) for key, _, c, h in tallies.get("topic", [])),
+                  key=lambda row: (-row[1], row[0]))[:50]
+    return [{"topic": key or "unknown", "conversations": c, "handed_off": h,
+             "handoff_rate": _rate(h, c)} for key, c, h in rows]
+
+
+def _scores(tallies: dict[str, list[tuple[str, int, int, int]]], kind: str,
+            scale: range) -> list[dict[str, Any]]:
+    counts = {int(key): n for key, n, _, _ in tallies.get(kind, [])}
+    return [{"score": s, "responses": counts.get(s, 0)} for s in scale]
+
+
+def _knowledge(tallies: dict[str, list[tuple[str, int, int, int]]]) -> dict[str, Any]:
+    answered_by = sorted(((key, n) for key, n, _, _ in tallies.get("kb_answered", [])),
+                         key=lambda kv: (-kv[1], kv[0]))
+    abstained = tallies.get("kb_abstained", [])
+    feedback = {key: n for key, n, _, _ in tallies.get("kb_feedback", [])}
+    answered, asked = sum(n for _, n in answered_by), sum(n for _, n, _, _ in abstained)
+    yes, no = feedback.get("yes", 0), feedback.get("no", 0)
+    unanswered = sorted(((key, n) for key, n, _, _ in abstained if key),
+                        key=lambda kv: (-kv[1], kv[0]))[:TOP_UNANSWERED]
     return {
-        "conversations": conversations,
-        "contained": conversations - handed_off,
-        "containment_rate": _rate(conversations - handed_off, conversations),
-        "handed_off": handed_off,
-        "handoff_rate": _rate(handed_off, conversations),
-        "resolved": resolved,
-        "reopened": reopened,
-        "reopen_rate": _rate(reopened, resolved),
-        "assistant_first_response_avg_seconds": _mean(first),
+        "summary": {"kb_answered": answered, "kb_abstained": asked,
+                    "kb_answer_rate": _rate(answered, answered + asked),
+                    "kb_feedback": yes + no, "kb_helped_rate": _rate(yes, yes + no)},
+        "articles": [{"article": key or "unknown", "answers": n} for key, n in answered_by[:50]],
+        "unanswered": [{"question": key, "asked": n} for key, n in unanswered],
     }
 
 
-def _daily(facts: list[Facts], r: ReportRange) -> list[dict[str, Any]]:
-    """Conversations per local day of the store's time zone.
-
-    Each day starts at its local midnight in UTC (DST-aware, from `ReportRange`); a
-    conversation's day is found by bisecting those instants, compared in the form the
-    driver returned the time in (SQLite's sortable text, PostgreSQL's datetime)."""
-    days: list[dict[str, Any]] = [{"day": day.isoformat(), "conversations": 0, "contained": 0, "handed_off": 0,
-             "resolved": 0} for day in r.days]
-    starts: list[Any] = [r.midnight(day) for day in r.days]
-    sample = facts[0].opened if facts else None
-    if isinstance(sample, str):
-        starts = [start.strftime("%Y-%m-%d %H:%M:%S.%f") for start in starts]
-    elif isinstance(sample, datetime) and sample.tzinfo is not None:
-        starts = [start.replace(tzinfo=timezone.utc) for start in starts]
-    for f in facts:
-        day = days[bisect_right(starts, f.opened) - 1]
-        day["conversations"] += 1
-        day["handed_off" if f.handed_off_at else "contained"] += 1
-        day["resolved"] += f.resolved
-    return days
-
-
-def _by(facts: list[Facts], name: str) -> list[dict[str, Any]]:
-    total: Counter[str] = Counter()
-    handed: Counter[str] = Counter()
-    for f in facts:
-        key = getattr(f, name) or "unknown"
-        total[key] += 1
-        handed[key] += f.handed_off_at is not None
-    return [{name: key, "conversations": n, "contained": n - handed[key], "handed_off": handed[key],
-             "handoff_rate": _rate(handed[key], n)}
-            for key, n in sorted(total.items(), key=lambda kv: (-kv[1], kv[0]))]
-
-
-def _by_skill(facts: list[Facts]) -> list[dict[str, Any]]:
-    """Per skill a conversation needed (e.g. language:he); one needing none counts as 'any'."""
-    total: Counter[str] = Counter()
-    handed: Counter[str] = Counter()
-    for f in facts:
-        for skill in f.skills or ["any"]:
-            total[skill] += 1
-            handed[skill] += f.handed_off_at is not None
-    return [{"skill": key, "conversations": n, "handed_off": handed[key],
-             "handoff_rate": _rate(handed[key], n)}
-            for key, n in sorted(total.items(), key=lambda kv: (-kv[1], kv[0]))]
+def _flows(tallies: dict[str, list[tuple[str, int, int, int]]]) -> list[dict[str, Any]]:
+    """Per form: started, completed, abandoned (each once per customer message)."""
+    counts: dict[str, Counter[str]] = defaultdict(Counter)
+    for kind in ("flow_started", "flow_completed", "flow_abandoned"):
+        for key, n, _, _ in tallies.get(kind, []):
+            counts[key][kind.removeprefix("flow_")] += n
+    return [{"flow": name, "started": c["started"], "completed": c["completed"],
+             "abandoned": c["abandoned"], "completion_rate": _rate(c["completed"], c["started"]),
+             "abandonment_rate": _rate(c["abandoned"], c["started"])}
+            for name, c in sorted(counts.items())]
 
 
 def _csat_summary(distribution: list[dict[str, Any]], resolved: int) -> dict[str, Any]:
