@@ -32,6 +32,8 @@ from handoff.reports.sla import ServiceLevels, breach_rows, open_intervals
 
 F, T = ConversationFacts, ConversationTally
 TOP_UNANSWERED = 20
+# A topic is an intent the assistant recognised or a knowledge-base article it answered with.
+TOPIC_KINDS = ("topic", "kb_answered")
 __all__ = ["Reports", "normalise_question"]
 
 
@@ -81,19 +83,23 @@ def _slice(r: ReportRange, table: Any) -> list[ColumnElement[bool]]:
     if r.language:
         where.append(table.language == r.language)
     if r.skill:
-        pattern = skills_text([r.skill]).replace("_", "\\_")
         if table is F:
-            where.append(F.skills.like(f"%{pattern}%", escape="\\"))
+            where.append(_has_skill(r.skill))
         else:
             where.append(table.conversation_id.in_(
                 select(F.conversation_id).where(F.opened_at >= r.start, F.opened_at < r.end,
-                                                F.skills.like(f"%{pattern}%", escape="\\"))))
-    for kinds, key in ((("claimed",), r.agent_id), (("topic", "kb_answered"), r.topic)):
+                                                _has_skill(r.skill))))
+    for kinds, key in ((("claimed",), r.agent_id), (TOPIC_KINDS, r.topic)):
         if key:
             where.append(table.conversation_id.in_(
                 select(T.conversation_id).where(T.opened_at >= r.start, T.opened_at < r.end,
                                                 T.kind.in_(kinds), T.key == key)))
     return where
+
+
+def _has_skill(skill: str) -> ColumnElement[bool]:
+    pattern = skills_text([skill]).replace("_", "\\_")
+    return F.skills.like(f"%{pattern}%", escape="\\")
 
 
 def _rate(part: int | float, whole: int | float) -> float | None:
@@ -144,6 +150,16 @@ class Reports:
     sessions: async_sessionmaker[AsyncSession]
     hours: BusinessHours
     levels: ServiceLevels
+
+    async def known(self, kind: str, name: str) -> bool:
+        """Whether any conversation ever had this topic (an intent or an answered article) or
+        needed this skill: a filter on a name never seen is a typo, refused with 400."""
+        if kind == "topic":
+            query = select(T.conversation_id).where(T.kind.in_(TOPIC_KINDS), T.key == name)
+        else:
+            query = select(F.conversation_id).where(_has_skill(name))
+        async with self.sessions() as session:
+            return await session.scalar(query.limit(1)) is not None
 
     async def all(self, r: ReportRange) -> dict[str, Any]:
         async with self.sessions() as session:
