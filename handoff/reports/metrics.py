@@ -2,11 +2,14 @@
 
 A conversation belongs to the local day it was opened; everything that later happens to it
 (handoff, reply, resolution, rating) counts towards that day. The projection
-(handoff/reports/models.py, kept with the events by projection.py) holds one facts row per
-conversation and its tallies, each carrying the conversation's opening time, so every
-table of a report is one grouped query over rows of the conversations opened in range:
-volumes, means and medians (window functions), days (joined to the range's local
-midnights), service levels (joined to the team's opening hours as UTC instants).
+(handoff/reports/models.py, kept with the events by projection.py) holds per conversation a
+facts row and its tallies (also one per conversation, channel, language, skill and clock),
+and the tallies' sums per UTC day. Volumes, rates, means and every table but the daily one
+are sums of tallies: an unfiltered report sums the whole UTC days of its range from
+`report_days` and the partial days at its edges from the tallies, a filtered one sums the
+tallies. Medians take the middle value(s) of one kind's tallies in index order. Days come
+from the facts joined to the range's local midnights, service levels from the facts joined
+to the team's opening hours as UTC instants (both DST-aware).
 """
 
 from __future__ import annotations
@@ -16,7 +19,17 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import Float, Integer, and_, bindparam, case, column, func, literal, select, text
+from sqlalchemy import (
+    Float,
+    Integer,
+    and_,
+    bindparam,
+    case,
+    column,
+    func,
+    select,
+    text,
+)
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -25,12 +38,12 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from handoff.business_hours import BusinessHours
 from handoff.conversations.models import UTCDateTime
-from handoff.reports.models import ConversationFacts, ConversationTally
+from handoff.reports.models import ConversationFacts, ConversationTally, ReportDay
 from handoff.reports.projection import normalise_question, skills_text
 from handoff.reports.range import ReportRange
 from handoff.reports.sla import ServiceLevels, breach_rows, open_intervals
 
-F, T = ConversationFacts, ConversationTally
+F, T, D = ConversationFacts, ConversationTally, ReportDay
 TOP_UNANSWERED = 20
 # A topic is an intent the assistant recognised or a knowledge-base article it answered with.
 TOPIC_KINDS = ("topic", "kb_answered")
@@ -58,26 +71,17 @@ def _seconds_postgres(element: seconds_between, compiler: SQLCompiler, **kw: Any
 
 
 def _clock(stop: Any, start: Any) -> ColumnElement[Any]:
-    """A clock in seconds; a negative one (stopped before it started: an agent's message
-    before the handoff, say) did not run, and is NULL like one that never stopped."""
+    """A clock in seconds, NULL if it stopped before it started (as in projection.clocks)."""
     seconds = seconds_between(stop, start)
     return case((seconds >= 0, seconds))
 
 
-# The clocks of docs/metrics.md, per facts row.
-CLOCKS: dict[str, ColumnElement[Any]] = {
-    "assistant_first_response": _clock(F.first_assistant_reply_at, F.first_customer_at),
-    "queue_wait": _clock(F.claimed_at, F.handed_off_at),
-    "agent_first_response": _clock(F.first_agent_reply_at, F.handed_off_at),
-    # time to resolution is counted over handed-off conversations (only those are resolved)
-    "resolution": case((F.handed_off_at.is_not(None), _clock(F.resolved_at, F.opened_at))),
-}
-
-
-def _slice(r: ReportRange, table: Any) -> list[ColumnElement[bool]]:
+def _slice(r: ReportRange, table: Any, since: datetime | None = None,
+           until: datetime | None = None) -> list[ColumnElement[bool]]:
     """The rows of `table` (facts or tallies) a report covers: conversations opened in the
-    range, on the channel, language, skill, topic and agent asked."""
-    where = [table.opened_at >= r.start, table.opened_at < r.end]
+    range (or in since..until, a part of it), on the channel, language, skill, topic and
+    agent asked."""
+    where = [table.opened_at >= (since or r.start), table.opened_at < (until or r.end)]
     if r.channel:
         where.append(table.channel == r.channel)
     if r.language:
@@ -102,7 +106,7 @@ def _has_skill(skill: str) -> ColumnElement[bool]:
     return F.skills.like(f"%{pattern}%", escape="\\")
 
 
-def _rate(part: int | float, whole: int | float) -> float | None:
+def _rate(part: float, whole: float) -> float | None:
     return round(part / whole, 4) if whole else None
 
 
@@ -112,19 +116,6 @@ def _mean(total: float | None, count: int) -> float | None:
 
 def _round(value: float | None) -> float | None:
     return None if value is None else round(float(value), 1)
-
-
-def _median_query(value: Any, where: list[ColumnElement[bool]], group: Any = None) -> Any:
-    """Median per group in SQL: the middle value, or the mean of the two middle ones (row
-    numbers rn with 2*rn between n and n+2), so no list of values leaves the database."""
-    group_col = (group if group is not None else literal("")).label("g")
-    ranked = (select(group_col, value.label("v"),
-                     func.row_number().over(partition_by=group_col, order_by=value).label("rn"),
-                     func.count().over(partition_by=group_col).label("n"))
-              .where(*where, value.is_not(None)).subquery("ranked"))
-    return (select(ranked.c.g, func.avg(ranked.c.v))
-            .where((2 * ranked.c.rn).between(ranked.c.n, ranked.c.n + 2))
-            .group_by(ranked.c.g))
 
 
 def _spans(session: AsyncSession, name: str, rows: list[tuple[int, datetime, datetime]]) -> Any:
@@ -163,64 +154,29 @@ class Reports:
 
     async def all(self, r: ReportRange) -> dict[str, Any]:
         async with self.sessions() as session:
-            summary, handed_span = await self._summary(session, r)
-            tallies = await self._tallies(session, r)
+            tallies = await _tallies(session, r)
+            summary = await _summary(session, r, tallies)
             result: dict[str, Any] = {
                 "filters": r.filters(),
                 "no_data": summary["conversations"] == 0,
                 "summary": summary,
                 "daily": await self._daily(session, r),
-                **await self._slices(session, r),
+                "channels": _slice_table(tallies, "channel", contained=True),
+                "languages": _slice_table(tallies, "language", contained=True),
+                "skills": _slice_table(tallies, "skill", contained=False),
                 "handoff_reasons": _handoff_reasons(tallies),
                 "topics": _topics(tallies),
                 "csat": _scores(tallies, "csat", range(1, 6)),
-                "nps": _scores(tallies, "nps", range(0, 11)),
+                "nps": _scores(tallies, "nps", range(11)),
                 "knowledge": _knowledge(tallies),
                 "flows": _flows(tallies),
-                "agents": await self._agents(session, r, tallies),
-                "service_levels": await self._service_levels(session, r, handed_span),
+                "agents": await _agents(session, r, tallies),
+                "service_levels": await self._service_levels(session, r),
             }
         result["summary"].update(_csat_summary(result["csat"], result["summary"]["resolved"]))
         result["summary"].update(_nps_summary(result["nps"]))
         result["summary"].update(result["knowledge"].pop("summary"))
         return result
-
-    @staticmethod
-    async def _summary(session: AsyncSession, r: ReportRange
-                       ) -> tuple[dict[str, Any], tuple[datetime | None, datetime | None]]:
-        """The headline numbers: one pass over the facts, medians from a second query each."""
-        where = _slice(r, F)
-        row = (await session.execute(select(
-            func.count(), func.count(F.handed_off_at), func.count(F.resolved_at),
-            func.sum(case((and_(F.reopened, F.resolved_at.is_not(None)), 1), else_=0)),
-            func.min(F.handed_off_at), func.max(F.handed_off_at),
-            *(part for clock in CLOCKS.values() for part in (func.sum(clock), func.count(clock))),
-        ).where(*where))).one()
-        conversations, handed_off, resolved, reopened = (int(v or 0) for v in row[:4])
-        sums = {name: (row[6 + 2 * i], int(row[7 + 2 * i])) for i, name in enumerate(CLOCKS)}
-        medians: dict[str, float | None] = {}
-        for name in ("queue_wait", "agent_first_response", "resolution"):
-            found = (await session.execute(_median_query(CLOCKS[name], where))).first()
-            medians[name] = _round(found[1]) if found else None
-        summary = {
-            "conversations": conversations,
-            "contained": conversations - handed_off,
-            "containment_rate": _rate(conversations - handed_off, conversations),
-            "handed_off": handed_off,
-            "handoff_rate": _rate(handed_off, conversations),
-            "resolved": resolved,
-            "reopened": reopened,
-            "reopen_rate": _rate(reopened, resolved),
-            "assistant_first_response_avg_seconds": _mean(*sums["assistant_first_response"]),
-            "queue_wait_avg_seconds": _mean(*sums["queue_wait"]),
-            "queue_wait_median_seconds": medians["queue_wait"],
-            "agent_first_response_avg_seconds": _mean(*sums["agent_first_response"]),
-            "agent_first_response_median_seconds": medians["agent_first_response"],
-            "handoffs_without_agent_reply": handed_off - sums["agent_first_response"][1],
-            "resolution_avg_seconds": _mean(*sums["resolution"]),
-            "resolution_median_seconds": medians["resolution"],
-        }
-        return summary, (row[4], row[5])
 
     @staticmethod
     async def _daily(session: AsyncSession, r: ReportRange) -> list[dict[str, Any]]:
@@ -245,63 +201,14 @@ class Reports:
                         "handed_off": handed, "resolved": resolved})
         return out
 
-    @staticmethod
-    async def _slices(session: AsyncSession, r: ReportRange) -> dict[str, list[dict[str, Any]]]:
-        """Per channel, language and skill, from one grouped query."""
-        rows = list((await session.execute(
-            select(F.channel, F.language, F.skills, func.count(), func.count(F.handed_off_at))
-            .where(*_slice(r, F)).group_by(F.channel, F.language, F.skills))).tuples())
-        tables: dict[str, list[dict[str, Any]]] = {}
-        for name in ("channel", "language", "skill"):
-            total: Counter[str] = Counter()
-            handed: Counter[str] = Counter()
-            for channel, language, skills, n, escalated in rows:
-                keys = {"channel": [channel], "language": [language],
-                        "skill": [s for s in (skills or "").split("|") if s] or ["any"]}[name]
-                for key in keys:
-                    total[key or "unknown"] += n
-                    handed[key or "unknown"] += escalated
-            ordered = sorted(total.items(), key=lambda kv: (-kv[1], kv[0]))
-            tables[name + "s"] = [
-                {name: key, "conversations": n,
-                 **({} if name == "skill" else {"contained": n - handed[key]}),
-                 "handed_off": handed[key], "handoff_rate": _rate(handed[key], n)}
-                for key, n in ordered]
-        return {"channels": tables["channels"], "languages": tables["languages"],
-                "skills": tables["skills"]}
-
-    @staticmethod
-    async def _tallies(session: AsyncSession, r: ReportRange) -> dict[str, list[tuple[str, int, int, int]]]:
-        """Per kind: (key, occurrences, conversations, of which handed off), one grouped query."""
-        handed = func.sum(case((T.handed_off, 1), else_=0))
-        rows = await session.execute(
-            select(T.kind, T.key, func.sum(T.n), func.count(), handed)
-            .where(*_slice(r, T)).group_by(T.kind, T.key))
-        kinds: dict[str, list[tuple[str, int, int, int]]] = defaultdict(list)
-        for kind, key, n, conversations, escalated in rows.tuples():
-            kinds[kind].append((key, int(n), int(conversations), int(escalated)))
-        return kinds
-
-    @staticmethod
-    async def _agents(session: AsyncSession, r: ReportRange,
-                      tallies: dict[str, list[tuple[str, int, int, int]]]) -> list[dict[str, Any]]:
-        """Per agent: conversations claimed, resolved, and the median handling time."""
-        handled = {key: c for key, _, c, _ in tallies.get("claimed", [])
-                   if r.agent_id is None or key == r.agent_id}
-        resolved = {key: c for key, _, c, _ in tallies.get("resolved_by", [])}
-        medians = dict((await session.execute(_median_query(
-            T.value, [*_slice(r, T), T.kind == "resolved_by"], T.key))).tuples().all())
-        return [{"agent": who, "handled": handled[who], "resolved": resolved.get(who, 0),
-                 "median_handling_seconds": _round(medians.get(who))}
-                for who in sorted(handled, key=lambda a: (-handled[a], a))]
-
-    async def _service_levels(self, session: AsyncSession, r: ReportRange,
-                              handed_span: tuple[datetime | None, datetime | None]
+    async def _service_levels(self, session: AsyncSession, r: ReportRange
                               ) -> list[dict[str, object]]:
         """Handoffs made while the team was open, and how many met each target: the facts
         are joined to the team's opening hours (UTC instants, DST-aware) over the days the
         first handoffs of the range's conversations fell on."""
-        first, last = handed_span
+        first, last = (await session.execute(
+            select(func.min(F.handed_off_at), func.max(F.handed_off_at))
+            .where(*_slice(r, F)))).one()
         applicable = reply_met = resolution_met = 0
         if first is not None and last is not None:
             zone = self.hours.zone
@@ -310,7 +217,7 @@ class Reports:
             if spans:
                 _, since, until = _spans(session, "open_hours",
                                          [(i, a, b) for i, (a, b) in enumerate(spans)])
-                reply = CLOCKS["agent_first_response"]
+                reply = _clock(F.first_agent_reply_at, F.handed_off_at)
                 resolution = _clock(F.resolved_at, F.handed_off_at)
                 row = (await session.execute(
                     select(func.count(),
@@ -337,37 +244,149 @@ def _local_date(moment: datetime | str, zone: Any) -> date:
     return moment.astimezone(zone).date()
 
 
-def _handoff_reasons(tallies: dict[str, list[tuple[str, int, int, int]]]) -> list[dict[str, Any]]:
+# kind -> key -> [occurrences, conversations, handed off, sum of values, values]
+Tallies = dict[str, dict[str, list[Any]]]
+_SUMS = (func.sum(T.n), func.count(), func.sum(case((T.handed_off, 1), else_=0)),
+         func.coalesce(func.sum(T.value), 0.0), func.count(T.value))
+
+
+def _whole_utc_days(r: ReportRange) -> tuple[datetime, datetime]:
+    """The whole UTC days inside the range, as [since, until) (empty if since >= until)."""
+    since = r.start.astimezone(timezone.utc)
+    if since.time() != datetime.min.time():
+        since = datetime.combine(since.date() + timedelta(days=1), datetime.min.time(),
+                                 tzinfo=timezone.utc)
+    end = r.end.astimezone(timezone.utc)
+    return since, datetime.combine(end.date(), datetime.min.time(), tzinfo=timezone.utc)
+
+
+async def _tallies(session: AsyncSession, r: ReportRange) -> Tallies:
+    """Every tally of the range summed per kind and key. Unfiltered: the whole UTC days from
+    report_days, the partial days at either edge from the tallies; filtered: the tallies."""
+    parts: list[Any] = []
+    since, until = _whole_utc_days(r)
+    if r.unfiltered and since < until:
+        parts.append(select(D.kind, D.key, func.sum(D.n), func.sum(D.conversations),
+                            func.sum(D.handed_off), func.sum(D.value_sum),
+                            func.sum(D.value_count))
+                     .where(D.day >= since.date(), D.day < until.date())
+                     .group_by(D.kind, D.key))
+        spans = [(r.start, since), (until, r.end)]
+    else:
+        spans = [(r.start, r.end)]
+    parts += [select(T.kind, T.key, *_SUMS).where(*_slice(r, T, a, b)).group_by(T.kind, T.key)
+              for a, b in spans if a < b]
+    tallies: Tallies = defaultdict(dict)
+    for query in parts:
+        for kind, key, *sums in (await session.execute(query)).tuples():
+            total = tallies[kind].setdefault(key, [0, 0, 0, 0.0, 0])
+            for i, value in enumerate(sums):
+                total[i] += value or 0
+    return tallies
+
+
+def _tally(tallies: Tallies, kind: str, key: str = "") -> list[Any]:
+    return tallies.get(kind, {}).get(key, [0, 0, 0, 0.0, 0])
+
+
+async def _median(session: AsyncSession, r: ReportRange, kind: str, key: str,
+                  count: int) -> float | None:
+    """The middle value (mean of the two middle ones) of `count` tallies, read in value
+    order from ix_conversation_tallies_kind_value: at most half an index walk, no sort."""
+    if not count:
+        return None
+    query = (select(T.value)
+             .where(*_slice(r, T), T.kind == kind, T.key == key, T.value.is_not(None))
+             .order_by(T.value).offset((count - 1) // 2).limit(2 - count % 2)
+             .with_hint(T, "INDEXED BY ix_conversation_tallies_kind_value", "sqlite"))
+    middle = list(await session.scalars(query))
+    return round(sum(middle) / len(middle), 1) if middle else None
+
+
+async def _summary(session: AsyncSession, r: ReportRange, tallies: Tallies) -> dict[str, Any]:
+    """The headline numbers, from the tallies' sums; medians from the tallies in order."""
+    _, conversations, handed_off, _, _ = _tally(tallies, "conversation")
+    resolved, reopened = _tally(tallies, "resolved")[1], _tally(tallies, "reopened")[1]
+    clock = {name: _tally(tallies, "clock", name) for name in (
+        "assistant_first_response", "queue_wait", "agent_first_response", "resolution")}
+
+    def mean(name: str) -> float | None:
+        return _mean(clock[name][3], clock[name][4])
+
+    async def median(name: str) -> float | None:
+        return await _median(session, r, "clock", name, clock[name][4])
+
+    return {
+        "conversations": conversations,
+        "contained": conversations - handed_off,
+        "containment_rate": _rate(conversations - handed_off, conversations),
+        "handed_off": handed_off,
+        "handoff_rate": _rate(handed_off, conversations),
+        "resolved": resolved,
+        "reopened": reopened,
+        "reopen_rate": _rate(reopened, resolved),
+        "assistant_first_response_avg_seconds": mean("assistant_first_response"),
+        "queue_wait_avg_seconds": mean("queue_wait"),
+        "queue_wait_median_seconds": await median("queue_wait"),
+        "agent_first_response_avg_seconds": mean("agent_first_response"),
+        "agent_first_response_median_seconds": await median("agent_first_response"),
+        "handoffs_without_agent_reply": handed_off - clock["agent_first_response"][4],
+        "resolution_avg_seconds": mean("resolution"),
+        "resolution_median_seconds": await median("resolution"),
+    }
+
+
+def _slice_table(tallies: Tallies, name: str, contained: bool) -> list[dict[str, Any]]:
+    """Per channel, language or skill needed (a conversation needing none counts as 'any')."""
+    rows = sorted(((key or "unknown", c, h) for key, (_, c, h, _, _) in
+                   tallies.get(name, {}).items()), key=lambda row: (-row[1], row[0]))
+    return [{name: key, "conversations": c, **({"contained": c - h} if contained else {}),
+             "handed_off": h, "handoff_rate": _rate(h, c)} for key, c, h in rows]
+
+
+async def _agents(session: AsyncSession, r: ReportRange, tallies: Tallies) -> list[dict[str, Any]]:
+    """Per agent: conversations claimed, resolved, and the median handling time."""
+    handled = {key: t[1] for key, t in tallies.get("claimed", {}).items()
+               if r.agent_id is None or key == r.agent_id}
+    rows = []
+    for who in sorted(handled, key=lambda a: (-handled[a], a)):
+        resolved = _tally(tallies, "resolved_by", who)
+        rows.append({"agent": who, "handled": handled[who], "resolved": resolved[1],
+                     "median_handling_seconds": await _median(session, r, "resolved_by", who,
+                                                              resolved[4])})
+    return rows
+
+
+def _handoff_reasons(tallies: Tallies) -> list[dict[str, Any]]:
     """Every handoff counts, also a second one after a reopen; the reason is as recorded."""
-    rows = sorted(((key, n) for key, n, _, _ in tallies.get("reason", [])),
+    rows = sorted(((key, t[0]) for key, t in tallies.get("reason", {}).items()),
                   key=lambda kv: (-kv[1], kv[0]))
     total = sum(n for _, n in rows)
     return [{"reason": key or "unknown", "handoffs": n, "share": _rate(n, total)}
             for key, n in rows]
 
 
-def _topics(tallies: dict[str, list[tuple[str, int, int, int]]]) -> list[dict[str, Any]]:
+def _topics(tallies: Tallies) -> list[dict[str, Any]]:
     """Per intent the assistant recognised: conversations that had it, and how many went to people."""
-    rows = sorted(((key, c, h) for key, _, c, h in tallies.get("topic", [])),
+    rows = sorted(((key, t[1], t[2]) for key, t in tallies.get("topic", {}).items()),
                   key=lambda row: (-row[1], row[0]))[:50]
     return [{"topic": key or "unknown", "conversations": c, "handed_off": h,
              "handoff_rate": _rate(h, c)} for key, c, h in rows]
 
 
-def _scores(tallies: dict[str, list[tuple[str, int, int, int]]], kind: str,
-            scale: range) -> list[dict[str, Any]]:
-    counts = {int(key): n for key, n, _, _ in tallies.get(kind, [])}
+def _scores(tallies: Tallies, kind: str, scale: range) -> list[dict[str, Any]]:
+    counts = {int(key): t[0] for key, t in tallies.get(kind, {}).items()}
     return [{"score": s, "responses": counts.get(s, 0)} for s in scale]
 
 
-def _knowledge(tallies: dict[str, list[tuple[str, int, int, int]]]) -> dict[str, Any]:
-    answered_by = sorted(((key, n) for key, n, _, _ in tallies.get("kb_answered", [])),
+def _knowledge(tallies: Tallies) -> dict[str, Any]:
+    answered_by = sorted(((key, t[0]) for key, t in tallies.get("kb_answered", {}).items()),
                          key=lambda kv: (-kv[1], kv[0]))
-    abstained = tallies.get("kb_abstained", [])
-    feedback = {key: n for key, n, _, _ in tallies.get("kb_feedback", [])}
-    answered, asked = sum(n for _, n in answered_by), sum(n for _, n, _, _ in abstained)
+    abstained = [(key, t[0]) for key, t in tallies.get("kb_abstained", {}).items()]
+    feedback = {key: t[0] for key, t in tallies.get("kb_feedback", {}).items()}
+    answered, asked = sum(n for _, n in answered_by), sum(n for _, n in abstained)
     yes, no = feedback.get("yes", 0), feedback.get("no", 0)
-    unanswered = sorted(((key, n) for key, n, _, _ in abstained if key),
+    unanswered = sorted(((key, n) for key, n in abstained if key),
                         key=lambda kv: (-kv[1], kv[0]))[:TOP_UNANSWERED]
     return {
         "summary": {"kb_answered": answered, "kb_abstained": asked,
@@ -378,12 +397,12 @@ def _knowledge(tallies: dict[str, list[tuple[str, int, int, int]]]) -> dict[str,
     }
 
 
-def _flows(tallies: dict[str, list[tuple[str, int, int, int]]]) -> list[dict[str, Any]]:
+def _flows(tallies: Tallies) -> list[dict[str, Any]]:
     """Per form: started, completed, abandoned (each once per customer message)."""
     counts: dict[str, Counter[str]] = defaultdict(Counter)
     for kind in ("flow_started", "flow_completed", "flow_abandoned"):
-        for key, n, _, _ in tallies.get(kind, []):
-            counts[key][kind.removeprefix("flow_")] += n
+        for key, t in tallies.get(kind, {}).items():
+            counts[key][kind.removeprefix("flow_")] += t[0]
     return [{"flow": name, "started": c["started"], "completed": c["completed"],
              "abandoned": c["abandoned"], "completion_rate": _rate(c["completed"], c["started"]),
              "abandonment_rate": _rate(c["abandoned"], c["started"])}

@@ -8,9 +8,9 @@ every message and event. The events stay the source of truth: `rebuild` recomput
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String
+from sqlalchemy import Boolean, Date, Float, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from handoff.conversations.models import Base
@@ -35,7 +35,9 @@ class ConversationFacts(Base):
     first_agent_reply_at: Mapped[datetime | None]  # first agent message that was not private
     reopened: Mapped[bool] = mapped_column(Boolean, default=False)
 
-    __table_args__ = (Index("ix_conversation_facts_opened", "opened_at"),
+    # the daily table counts from the first index alone (365 small range scans a year)
+    __table_args__ = (Index("ix_conversation_facts_opened", "opened_at", "handed_off_at",
+                            "resolved_at", "channel", "language"),
                       Index("ix_conversation_facts_handed_off", "handed_off_at"))
 
 
@@ -58,5 +60,25 @@ class ConversationTally(Base):
     handed_off: Mapped[bool] = mapped_column(Boolean, default=False)
 
     __table_args__ = (Index("ix_conversation_tallies_opened", "opened_at", "kind", "key", "n",
-                            "handed_off"),
-                      Index("ix_conversation_tallies_kind_key", "kind", "key"))
+                            "handed_off", "value"),
+                      # medians walk one kind's values in order; the topic and agent filters
+                      Index("ix_conversation_tallies_kind_value", "kind", "key", "value",
+                            "opened_at", "channel", "language"))
+
+
+class ReportDay(Base):
+    """The tallies of all conversations opened on one UTC day, summed: what an unfiltered
+    report reads for each whole UTC day of its range (a year is ~365 x kinds rows), the
+    partial days at its edges coming from the tallies. UTC days, not the team's local ones,
+    so a change of time zone or of DST rules changes nothing stored."""
+
+    __tablename__ = "report_days"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(24), primary_key=True)
+    key: Mapped[str] = mapped_column(String(320), primary_key=True)
+    n: Mapped[int] = mapped_column(Integer, default=0)  # occurrences
+    conversations: Mapped[int] = mapped_column(Integer, default=0)
+    handed_off: Mapped[int] = mapped_column(Integer, default=0)
+    value_sum: Mapped[float] = mapped_column(Float, default=0.0)
+    value_count: Mapped[int] = mapped_column(Integer, default=0)

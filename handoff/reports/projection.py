@@ -7,8 +7,10 @@ it, so no path can forget the projection and a rollback takes both away together
 
 A conversation whose events (or skills) changed is recomputed from its stored rows by
 `project`, the same function `rebuild` runs over the whole store (migration 0008, the
-`python -m handoff rebuild-reports` command, the benchmark's bulk-written history). A new
-message only moves one "first ... at" time, so it is a single UPDATE keeping the minimum.
+benchmark's bulk-written history). A new message matters only if it is the first of its
+kind (first customer message, assistant reply, agent reply): one conditional UPDATE finds
+out, and only then is the conversation recomputed. The per-UTC-day sums (`report_days`)
+move by the difference between a conversation's old and new tallies.
 """
 
 from __future__ import annotations
@@ -16,22 +18,29 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import date, datetime, timezone
 from typing import Any
 
 from sqlalchemy import and_, case, delete, event, func, insert, inspect, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, UOWTransaction
 
-from handoff.conversations.models import AuthorType, Conversation, ConversationEvent, Message
-from handoff.reports.models import ConversationFacts, ConversationTally
+from handoff.conversations.models import (
+    AuthorType,
+    Conversation,
+    ConversationEvent,
+    Message,
+)
+from handoff.reports.models import ConversationFacts, ConversationTally, ReportDay
 
 REOPEN_REASON = "customer_wrote_after_close"
 CHUNK = 500
 # Attributes of a conversation the projection copies; a change to one recomputes it.
 _COPIED = ("created_at", "channel", "language", "required_skills")
 
-E, M = ConversationEvent, Message
+E, M, T = ConversationEvent, Message, ConversationTally
 _CUSTOMER = M.author_type == AuthorType.CUSTOMER.value
 _ASSISTANT_REPLY = and_(M.author_type == AuthorType.ASSISTANT.value, M.reply_to_id.is_not(None))
 _AGENT_REPLY = and_(M.author_type == AuthorType.AGENT.value, M.private.is_(False))
@@ -51,9 +60,11 @@ def skills_text(skills: Iterable[str] | None) -> str:
 
 
 def _seconds(stop: datetime | None, start: datetime | None) -> float | None:
+    """Seconds from start to stop to the millisecond; None if either is missing or the
+    clock would run backwards."""
     if stop is None or start is None or stop < start:
         return None
-    return (stop - start).total_seconds()
+    return round((stop - start).total_seconds(), 3)
 
 
 def project(conversation: Any, events: Sequence[Any], firsts: dict[str, datetime | None]
@@ -111,12 +122,48 @@ def project(conversation: Any, events: Sequence[Any], firsts: dict[str, datetime
         counts["topic", topic] = 1
     for (kind, flow), messages in flow_messages.items():
         counts[kind, flow] = len(messages)
+    _facts_tallies(facts, conversation.required_skills, counts, values)
     shared = {"conversation_id": conversation.id, "opened_at": conversation.created_at,
               "channel": conversation.channel, "language": conversation.language,
               "handed_off": facts["handed_off_at"] is not None}
     tallies = [{**shared, "kind": kind, "key": key, "n": n, "value": values.get((kind, key))}
                for (kind, key), n in sorted(counts.items())]
     return facts, tallies
+
+
+def clocks(facts: dict[str, Any]) -> dict[str, float | None]:
+    """The clocks of docs/metrics.md for one conversation, in seconds (None: never stopped,
+    or stopped before it started, e.g. an agent's message before the handoff)."""
+    handed = facts["handed_off_at"]
+    return {
+        "assistant_first_response": _seconds(facts["first_assistant_reply_at"],
+                                             facts["first_customer_at"]),
+        "queue_wait": _seconds(facts["claimed_at"], handed),
+        "agent_first_response": _seconds(facts["first_agent_reply_at"], handed),
+        # time to resolution is counted over handed-off conversations (only those are resolved)
+        "resolution": _seconds(facts["resolved_at"], facts["opened_at"]) if handed else None,
+    }
+
+
+def _facts_tallies(facts: dict[str, Any], skills: list[str] | None,
+                   counts: dict[tuple[str, str], int],
+                   values: dict[tuple[str, str], float | None]) -> None:
+    """The facts row as tallies too, so one sum over tallies (or days) gives the volumes,
+    slices and clock means: one per conversation, channel, language and skill needed
+    ('any' for none); resolved; reopened (only counted when resolved); each clock that ran."""
+    counts["conversation", ""] = 1
+    counts["channel", facts["channel"] or ""] = 1
+    counts["language", facts["language"] or ""] = 1
+    for skill in sorted(set(skills or [])) or ["any"]:
+        counts["skill", skill] = 1
+    if facts["resolved_at"] is not None:
+        counts["resolved", ""] = 1
+        if facts["reopened"]:
+            counts["reopened", ""] = 1
+    for name, seconds in clocks(facts).items():
+        if seconds is not None:
+            counts["clock", name] = 1
+            values["clock", name] = seconds
 
 
 def recompute(connection: Connection, ids: Sequence[str]) -> None:
@@ -145,20 +192,61 @@ def recompute(connection: Connection, ids: Sequence[str]) -> None:
                                 firsts.get(conversation.id, empty))
             facts.append(row)
             tallies += rows
-        connection.execute(delete(ConversationTally).where(
-            ConversationTally.conversation_id.in_(chunk)))
+        _add_to_days(connection, tallies, old=list(connection.execute(
+            select(T.opened_at, T.kind, T.key, T.n, T.handed_off, T.value)
+            .where(T.conversation_id.in_(chunk)))))
+        connection.execute(delete(T).where(T.conversation_id.in_(chunk)))
         connection.execute(delete(ConversationFacts).where(
             ConversationFacts.conversation_id.in_(chunk)))
         if facts:
             connection.execute(insert(ConversationFacts), facts)
         if tallies:
-            connection.execute(insert(ConversationTally), tallies)
+            connection.execute(insert(T), tallies)
+
+
+def utc_day(moment: datetime) -> date:
+    """The UTC day a stored time falls on (SQLite hands times back without a zone)."""
+    return (moment if moment.tzinfo is None else moment.astimezone(timezone.utc)).date()
+
+
+def _add_to_days(connection: Connection, new: list[dict[str, Any]], old: list[Any]) -> None:
+    """Moves the per-day sums from the `old` tallies of some conversations to their `new`
+    ones: one upsert per (day, kind, key) that changed, in key order (no deadlock between
+    two transactions touching the same days)."""
+    deltas: dict[tuple[date, str, str], list[float]] = defaultdict(lambda: [0, 0, 0, 0.0, 0])
+    for rows, factor in ((old, -1), (new, 1)):
+        for row in rows:
+            get = row.get if isinstance(row, dict) else row._mapping.get
+            delta = deltas[utc_day(get("opened_at")), get("kind"), get("key")]
+            value = get("value")
+            delta[0] += factor * get("n")
+            delta[1] += factor
+            delta[2] += factor * bool(get("handed_off"))
+            if value is not None:
+                delta[3] += factor * value
+                delta[4] += factor
+    changes = [{"day": day, "kind": kind, "key": key, "n": d[0], "conversations": d[1],
+                "handed_off": d[2], "value_sum": d[3], "value_count": d[4]}
+               for (day, kind, key), d in sorted(deltas.items()) if any(d)]
+    if not changes:
+        return
+    if connection.dialect.name == "postgresql":
+        statement: Any = postgresql_insert(ReportDay)
+    else:
+        statement = sqlite_insert(ReportDay)
+    statement = statement.on_conflict_do_update(
+        index_elements=["day", "kind", "key"],
+        set_={name: getattr(ReportDay, name) + getattr(statement.excluded, name)
+              for name in ("n", "conversations", "handed_off", "value_sum", "value_count")})
+    connection.execute(statement, changes)
 
 
 def rebuild(connection: Connection) -> int:
-    """Recomputes the whole projection from the stored conversations; returns how many."""
-    ids = list(connection.scalars(select(Conversation.id).order_by(Conversation.id)))
-    connection.execute(delete(ConversationTally))
+    """Recomputes the whole projection from the stored conversations; returns how many.
+    In opening order, so SQLite stores the facts of a day together as live writes do."""
+    ids = list(connection.scalars(select(Conversation.id).order_by(Conversation.created_at)))
+    connection.execute(delete(ReportDay))
+    connection.execute(delete(T))
     connection.execute(delete(ConversationFacts))
     recompute(connection, ids)
     return len(ids)
@@ -200,12 +288,15 @@ def _keep_projection(session: Session, _flush: UOWTransaction) -> None:
     if not touched and not earliest:
         return
     connection = session.connection()
-    for (cid, column), at in earliest.items():
+    for (cid, column), at in sorted(earliest.items()):
         if cid in touched:
             continue
         current = getattr(ConversationFacts, column)
-        connection.execute(
-            update(ConversationFacts).where(ConversationFacts.conversation_id == cid)
-            .values({column: case((current.is_(None) | (current > at), at), else_=current)}))
+        moved = connection.execute(
+            update(ConversationFacts)
+            .where(ConversationFacts.conversation_id == cid, current.is_(None) | (current > at))
+            .values({column: at}))
+        if getattr(moved, "rowcount", 0):
+            touched.add(cid)  # a first reply: its clocks (tallies, days) change too
     if touched:
         recompute(connection, sorted(touched))

@@ -56,6 +56,11 @@ class ReportRange:
     def days(self) -> list[date]:
         return [self.first + timedelta(days=i) for i in range((self.last - self.first).days + 1)]
 
+    @property
+    def unfiltered(self) -> bool:
+        """Every conversation of the range (no slice asked for)."""
+        return not (self.channel or self.language or self.agent_id or self.topic or self.skill)
+
     def filters(self) -> dict[str, str | None]:
         return {"from": self.first.isoformat(), "to": self.last.isoformat(),
                 "timezone": self.zone.key, "channel": self.channel,
@@ -94,7 +99,7 @@ def parse_range(query: Mapping[str, str], zone: ZoneInfo, today: date) -> Report
         raise BadRequest(f"unknown channel {channel[:40]!r}; use one of {', '.join(CHANNELS)}")
     language = query.get("language") or None
     if language is not None and not _LANGUAGE.match(language):
-        raise BadRequest(f"'language' must be a language code such as 'en' or 'pt-BR'")
+        raise BadRequest("'language' must be a language code such as 'en' or 'pt-BR'")
     agent_id = query.get("agent") or None
     if agent_id is not None and not _AGENT_ID.match(agent_id):
         raise BadRequest("'agent' must be an agent id (32 hexadecimal characters)")

@@ -17,7 +17,7 @@ from handoff.contacts.privacy import PrivacyService
 from handoff.conversations.service import ConversationService, HandoffRequest, Reply
 from handoff.db import create_engine, session_factory
 from handoff.reports.metrics import Reports
-from handoff.reports.models import ConversationFacts, ConversationTally
+from handoff.reports.models import ConversationFacts, ConversationTally, ReportDay
 from handoff.reports.projection import REOPEN_REASON, rebuild
 from handoff.reports.range import parse_range
 from handoff.reports.sla import ServiceLevels
@@ -36,16 +36,22 @@ async def store(database_url: str) -> AsyncIterator[Store]:
     await engine.dispose()
 
 
-async def projection(sessions: async_sessionmaker[AsyncSession]) -> tuple[list[Any], list[Any]]:
+async def projection(sessions: async_sessionmaker[AsyncSession]
+                     ) -> tuple[list[Any], list[Any], list[Any]]:
+    """Facts, tallies and per-day sums (days emptied by a change are left at zero when kept
+    write by write, absent when rebuilt: both read as nothing; sums compared to 1e-6)."""
     async with sessions() as session:
         facts = sorted(tuple(row) for row in await session.execute(
             select(ConversationFacts.__table__)))
         tallies = sorted(tuple(row) for row in await session.execute(
             select(ConversationTally.__table__)))
-    return facts, tallies
+        days = sorted((day, kind, key, n, c, h, round(total, 6), count)
+                      for day, kind, key, n, c, h, total, count in await session.execute(
+                          select(ReportDay.__table__)) if n or c or h or count)
+    return facts, tallies, days
 
 
-async def assert_equals_recomputation(store: Store) -> tuple[list[Any], list[Any]]:
+async def assert_equals_recomputation(store: Store) -> tuple[list[Any], list[Any], list[Any]]:
     """The projection as kept, compared with one rebuilt from the raw rows."""
     engine, sessions = store
     kept = await projection(sessions)
@@ -56,7 +62,7 @@ async def assert_equals_recomputation(store: Store) -> tuple[list[Any], list[Any
     return kept
 
 
-def tallies_of(kept: tuple[list[Any], list[Any]], cid: str, kind: str) -> dict[str, int]:
+def tallies_of(kept: tuple[list[Any], list[Any], list[Any]], cid: str, kind: str) -> dict[str, int]:
     return {row[2]: row[3] for row in kept[1] if row[0] == cid and row[1] == kind}
 
 
@@ -134,6 +140,20 @@ async def test_a_rolled_back_write_leaves_no_projection(store: Store) -> None:
                                           data={"reason": "customer_request"}))
             await session.flush()
             raise RuntimeError("the transaction fails after the event was flushed")
-    facts, _ = await assert_equals_recomputation(store)
+    facts, _, _ = await assert_equals_recomputation(store)
     assert len(facts) == len(kept[0]) + 1
     assert next(row for row in facts if row[0] == chat.id)[5] is None  # never handed off
+
+
+async def test_per_day_sums_and_tallies_give_the_same_report(store: Store,
+                                                            monkeypatch: pytest.MonkeyPatch
+                                                            ) -> None:
+    """An unfiltered report sums whole UTC days from report_days and the edges from the
+    tallies; summing only the tallies (as a filtered report does) must agree."""
+    _, sessions = store
+    r = parse_range({"from": "2026-03-27", "to": "2026-03-31"}, HOURS.zone, date(2026, 4, 1))
+    assert r.unfiltered
+    from_days = await Reports(sessions, HOURS, ServiceLevels()).all(r)
+    monkeypatch.setattr(type(r), "unfiltered", property(lambda self: False))
+    assert await Reports(sessions, HOURS, ServiceLevels()).all(r) == from_days
+    assert from_days["summary"]["conversations"] == 8  # F and H are inside this range

@@ -1,4 +1,5 @@
-"""reports projection: a facts row and tallies per conversation, backfilled from the events
+"""reports projection: a facts row and tallies per conversation, their sums per UTC day;
+backfilled from the events
 
 Revision ID: 0008
 Revises: 0007
@@ -34,8 +35,9 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(['conversation_id'], ['conversations.id']),
         sa.PrimaryKeyConstraint('conversation_id'),
     )
-    # a report reads the conversations opened in its range...
-    op.create_index('ix_conversation_facts_opened', 'conversation_facts', ['opened_at'])
+    # a report counts the conversations opened on each day of its range from this index...
+    op.create_index('ix_conversation_facts_opened', 'conversation_facts',
+                    ['opened_at', 'handed_off_at', 'resolved_at', 'channel', 'language'])
     # ...and the service levels join first handoffs to the team's opening hours
     op.create_index('ix_conversation_facts_handed_off', 'conversation_facts', ['handed_off_at'])
     op.create_table(
@@ -52,10 +54,24 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(['conversation_id'], ['conversations.id']),
         sa.PrimaryKeyConstraint('conversation_id', 'kind', 'key'),
     )
-    # every tally of a range from the index alone; the topic and agent filters by key
+    # every tally of a range from the index alone...
     op.create_index('ix_conversation_tallies_opened', 'conversation_tallies',
-                    ['opened_at', 'kind', 'key', 'n', 'handed_off'])
-    op.create_index('ix_conversation_tallies_kind_key', 'conversation_tallies', ['kind', 'key'])
+                    ['opened_at', 'kind', 'key', 'n', 'handed_off', 'value'])
+    # ...medians walking one kind's values in order; the topic and agent filters by key
+    op.create_index('ix_conversation_tallies_kind_value', 'conversation_tallies',
+                    ['kind', 'key', 'value', 'opened_at', 'channel', 'language'])
+    op.create_table(
+        'report_days',
+        sa.Column('day', sa.Date(), nullable=False),
+        sa.Column('kind', sa.String(length=24), nullable=False),
+        sa.Column('key', sa.String(length=320), nullable=False),
+        sa.Column('n', sa.Integer(), nullable=False),
+        sa.Column('conversations', sa.Integer(), nullable=False),
+        sa.Column('handed_off', sa.Integer(), nullable=False),
+        sa.Column('value_sum', sa.Float(), nullable=False),
+        sa.Column('value_count', sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint('day', 'kind', 'key'),
+    )
     # A store upgrading gets the numbers its events give (the same code keeps them after).
     from handoff.reports.projection import rebuild
 
@@ -63,7 +79,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.drop_index('ix_conversation_tallies_kind_key', table_name='conversation_tallies')
+    op.drop_table('report_days')
+    op.drop_index('ix_conversation_tallies_kind_value', table_name='conversation_tallies')
     op.drop_index('ix_conversation_tallies_opened', table_name='conversation_tallies')
     op.drop_table('conversation_tallies')
     op.drop_index('ix_conversation_facts_handed_off', table_name='conversation_facts')
