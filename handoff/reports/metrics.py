@@ -118,11 +118,11 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(float(value), 1)
 
 
-def _spans(session: AsyncSession, name: str, rows: list[tuple[int, datetime, datetime]]) -> Any:
+def _spans(dialect: str, name: str, rows: list[tuple[int, datetime, datetime]]) -> Any:
     """Instants as a small table (i, since, until) the database joins against, written as
     VALUES: its columns are column1..3 on both databases; PostgreSQL is told they are times."""
     cast = ("CAST({} AS TIMESTAMP WITH TIME ZONE)"
-            if session.get_bind().dialect.name == "postgresql" else "{}")
+            if dialect == "postgresql" else "{}")
     params, tuples = [], []
     for n, (i, since, until) in enumerate(rows):
         tuples.append(f"({i}, {cast.format(f':s{n}')}, {cast.format(f':u{n}')})")
@@ -180,22 +180,11 @@ class Reports:
 
     @staticmethod
     async def _daily(session: AsyncSession, r: ReportRange) -> list[dict[str, Any]]:
-        """Conversations per local day of the store's time zone: the facts are joined to
-        each day's [local midnight, next local midnight) in UTC (DST-aware, from ReportRange),
-        so each day is an index range of the facts' opening times."""
-        days = r.days
-        i, since, until = _spans(session, "days", [
-            (i, _local_midnight(r, day), _local_midnight(r, day + timedelta(days=1)))
-            for i, day in enumerate(days)])
-        rows = await session.execute(
-            select(i, func.count(), func.count(F.handed_off_at), func.count(F.resolved_at))
-            .join_from(i.table, F, and_(F.opened_at >= since, F.opened_at < until))
-            # the days bound the range: with the range's own bounds repeated here, SQLite
-            # walked the range once and compared each row with every day (365 x 100,000)
-            .where(*_slice(r, F)[2:]).group_by(i))
+        """Conversations per local day of the store's time zone (see daily_query)."""
+        rows = await session.execute(daily_query(session.get_bind().dialect.name, r))
         counts = {i: (n, handed, resolved) for i, n, handed, resolved in rows.tuples()}
         out = []
-        for i, day in enumerate(days):
+        for i, day in enumerate(r.days):
             n, handed, resolved = counts.get(i, (0, 0, 0))
             out.append({"day": day.isoformat(), "conversations": n, "contained": n - handed,
                         "handed_off": handed, "resolved": resolved})
@@ -215,7 +204,7 @@ class Reports:
             spans = open_intervals(self.hours, _local_date(first, zone) - timedelta(days=1),
                                    _local_date(last, zone))
             if spans:
-                _, since, until = _spans(session, "open_hours",
+                _, since, until = _spans(session.get_bind().dialect.name, "open_hours",
                                          [(i, a, b) for i, (a, b) in enumerate(spans)])
                 reply = _clock(F.first_agent_reply_at, F.handed_off_at)
                 resolution = _clock(F.resolved_at, F.handed_off_at)
@@ -244,6 +233,19 @@ def _local_date(moment: datetime | str, zone: Any) -> date:
     return moment.astimezone(zone).date()
 
 
+def daily_query(dialect: str, r: ReportRange) -> Any:
+    """The facts joined to each day's [local midnight, next local midnight) in UTC
+    (DST-aware, from ReportRange): each day is a range of ix_conversation_facts_opened."""
+    i, since, until = _spans(dialect, "days", [
+        (i, _local_midnight(r, day), _local_midnight(r, day + timedelta(days=1)))
+        for i, day in enumerate(r.days)])
+    return (select(i, func.count(), func.count(F.handed_off_at), func.count(F.resolved_at))
+            .join_from(i.table, F, and_(F.opened_at >= since, F.opened_at < until))
+            # the days bound the range: with the range's own bounds repeated here, SQLite
+            # walked the range once and compared each row with every day (365 x 100,000)
+            .where(*_slice(r, F)[2:]).group_by(i))
+
+
 # kind -> key -> [occurrences, conversations, handed off, sum of values, values]
 Tallies = dict[str, dict[str, list[Any]]]
 _SUMS = (func.sum(T.n), func.count(), func.sum(case((T.handed_off, 1), else_=0)),
@@ -260,7 +262,7 @@ def _whole_utc_days(r: ReportRange) -> tuple[datetime, datetime]:
     return since, datetime.combine(end.date(), datetime.min.time(), tzinfo=timezone.utc)
 
 
-async def _tallies(session: AsyncSession, r: ReportRange) -> Tallies:
+def tally_queries(r: ReportRange) -> list[Any]:
     """Every tally of the range summed per kind and key. Unfiltered: the whole UTC days from
     report_days, the partial days at either edge from the tallies; filtered: the tallies."""
     parts: list[Any] = []
@@ -274,10 +276,13 @@ async def _tallies(session: AsyncSession, r: ReportRange) -> Tallies:
         spans = [(r.start, since), (until, r.end)]
     else:
         spans = [(r.start, r.end)]
-    parts += [select(T.kind, T.key, *_SUMS).where(*_slice(r, T, a, b)).group_by(T.kind, T.key)
-              for a, b in spans if a < b]
+    return parts + [select(T.kind, T.key, *_SUMS).where(*_slice(r, T, a, b))
+                    .group_by(T.kind, T.key) for a, b in spans if a < b]
+
+
+async def _tallies(session: AsyncSession, r: ReportRange) -> Tallies:
     tallies: Tallies = defaultdict(dict)
-    for query in parts:
+    for query in tally_queries(r):
         for kind, key, *sums in (await session.execute(query)).tuples():
             total = tallies[kind].setdefault(key, [0, 0, 0, 0.0, 0])
             for i, value in enumerate(sums):
@@ -289,17 +294,21 @@ def _tally(tallies: Tallies, kind: str, key: str = "") -> list[Any]:
     return tallies.get(kind, {}).get(key, [0, 0, 0, 0.0, 0])
 
 
+def median_query(r: ReportRange, kind: str, key: str, count: int) -> Any:
+    """The middle value(s) of `count` tallies, read in value order from
+    ix_conversation_tallies_kind_value: at most half an index walk, no sort."""
+    return (select(T.value)
+            .where(*_slice(r, T), T.kind == kind, T.key == key, T.value.is_not(None))
+            .order_by(T.value).offset((count - 1) // 2).limit(2 - count % 2)
+            .with_hint(T, "INDEXED BY ix_conversation_tallies_kind_value", "sqlite"))
+
+
 async def _median(session: AsyncSession, r: ReportRange, kind: str, key: str,
                   count: int) -> float | None:
-    """The middle value (mean of the two middle ones) of `count` tallies, read in value
-    order from ix_conversation_tallies_kind_value: at most half an index walk, no sort."""
+    """The median (mean of the two middle values for an even count), as docs/metrics.md."""
     if not count:
         return None
-    query = (select(T.value)
-             .where(*_slice(r, T), T.kind == kind, T.key == key, T.value.is_not(None))
-             .order_by(T.value).offset((count - 1) // 2).limit(2 - count % 2)
-             .with_hint(T, "INDEXED BY ix_conversation_tallies_kind_value", "sqlite"))
-    middle = list(await session.scalars(query))
+    middle = list(await session.scalars(median_query(r, kind, key, count)))
     return round(sum(middle) / len(middle), 1) if middle else None
 
 

@@ -9,10 +9,11 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from handoff import migrate
+from handoff.__main__ import rebuild_reports
 from handoff.contacts.privacy import PrivacyService
 from handoff.conversations.service import ConversationService, HandoffRequest, Reply
 from handoff.db import create_engine, session_factory
@@ -157,3 +158,14 @@ async def test_per_day_sums_and_tallies_give_the_same_report(store: Store,
     monkeypatch.setattr(type(r), "unfiltered", property(lambda self: False))
     assert await Reports(sessions, HOURS, ServiceLevels()).all(r) == from_days
     assert from_days["summary"]["conversations"] == 8  # F and H are inside this range
+
+
+async def test_the_rebuild_command_repairs_a_projection_changed_by_hand(
+        store: Store, database_url: str) -> None:
+    engine, sessions = store
+    kept = await projection(sessions)
+    async with engine.begin() as connection:  # as a careless hand-made SQL fix would
+        await connection.execute(delete(ConversationTally))
+    assert (await projection(sessions))[1] == []
+    assert await rebuild_reports(database_url) == len(kept[0])
+    assert await projection(sessions) == kept
