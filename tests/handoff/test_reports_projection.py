@@ -22,7 +22,14 @@ from handoff.reports.models import ConversationFacts, ConversationTally, ReportD
 from handoff.reports.projection import REOPEN_REASON, rebuild
 from handoff.reports.range import parse_range
 from handoff.reports.sla import ServiceLevels
-from tests.handoff.report_history import ANA, BOB, FIRST, HOURS, LAST, write_known_history
+from tests.handoff.report_history import (
+    ANA,
+    BOB,
+    FIRST,
+    HOURS,
+    LAST,
+    write_known_history,
+)
 
 Store = tuple[AsyncEngine, async_sessionmaker[AsyncSession]]
 
