@@ -27,8 +27,10 @@ from sqlalchemy import (
     case,
     column,
     func,
+    literal,
     select,
     text,
+    union_all,
 )
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.ext.compiler import compiles
@@ -47,6 +49,7 @@ F, T, D = ConversationFacts, ConversationTally, ReportDay
 TOP_UNANSWERED = 20
 # A topic is an intent the assistant recognised or a knowledge-base article it answered with.
 TOPIC_KINDS = ("topic", "kb_answered")
+MEDIAN_CLOCKS = ("queue_wait", "agent_first_response", "resolution")
 __all__ = ["Reports", "normalise_question"]
 
 
@@ -155,7 +158,11 @@ class Reports:
     async def all(self, r: ReportRange) -> dict[str, Any]:
         async with self.sessions() as session:
             tallies = await _tallies(session, r)
-            summary = await _summary(session, r, tallies)
+            medians = await _medians(session, r, [
+                *(("clock", name, _tally(tallies, "clock", name)[4]) for name in MEDIAN_CLOCKS),
+                *(("resolved_by", who, _tally(tallies, "resolved_by", who)[4])
+                  for who in tallies.get("claimed", {}))])
+            summary = _summary(tallies, medians)
             result: dict[str, Any] = {
                 "filters": r.filters(),
                 "no_data": summary["conversations"] == 0,
@@ -170,7 +177,7 @@ class Reports:
                 "nps": _scores(tallies, "nps", range(11)),
                 "knowledge": _knowledge(tallies),
                 "flows": _flows(tallies),
-                "agents": await _agents(session, r, tallies),
+                "agents": _agents(r, tallies, medians),
                 "service_levels": await self._service_levels(session, r),
             }
         result["summary"].update(_csat_summary(result["csat"], result["summary"]["resolved"]))
@@ -303,17 +310,23 @@ def median_query(r: ReportRange, kind: str, key: str, count: int) -> Any:
             .with_hint(T, "INDEXED BY ix_conversation_tallies_kind_value", "sqlite"))
 
 
-async def _median(session: AsyncSession, r: ReportRange, kind: str, key: str,
-                  count: int) -> float | None:
-    """The median (mean of the two middle values for an even count), as docs/metrics.md."""
-    if not count:
-        return None
-    middle = list(await session.scalars(median_query(r, kind, key, count)))
-    return round(sum(middle) / len(middle), 1) if middle else None
+async def _medians(session: AsyncSession, r: ReportRange, wanted: list[tuple[str, str, int]]
+                   ) -> dict[tuple[str, str], float | None]:
+    """The median of each (kind, key, count of values): the mean of the middle value(s), as
+    docs/metrics.md defines it; all in one round trip (a UNION ALL of median_query)."""
+    parts = [select(literal(i).label("i"), sub.c.value) for i, sub in
+             ((i, median_query(r, kind, key, count).subquery(f"m{i}"))
+              for i, (kind, key, count) in enumerate(wanted) if count)]
+    middles: dict[int, list[float]] = defaultdict(list)
+    for start in range(0, len(parts), 400):  # SQLite joins at most 500 selects in one
+        for i, value in (await session.execute(union_all(*parts[start:start + 400]))).tuples():
+            middles[i].append(value)
+    return {(kind, key): (round(sum(middles[i]) / len(middles[i]), 1) if middles[i] else None)
+            for i, (kind, key, _) in enumerate(wanted)}
 
 
-async def _summary(session: AsyncSession, r: ReportRange, tallies: Tallies) -> dict[str, Any]:
-    """The headline numbers, from the tallies' sums; medians from the tallies in order."""
+def _summary(tallies: Tallies, medians: dict[tuple[str, str], float | None]) -> dict[str, Any]:
+    """The headline numbers, from the tallies' sums and the medians."""
     _, conversations, handed_off, _, _ = _tally(tallies, "conversation")
     resolved, reopened = _tally(tallies, "resolved")[1], _tally(tallies, "reopened")[1]
     clock = {name: _tally(tallies, "clock", name) for name in (
@@ -322,8 +335,8 @@ async def _summary(session: AsyncSession, r: ReportRange, tallies: Tallies) -> d
     def mean(name: str) -> float | None:
         return _mean(clock[name][3], clock[name][4])
 
-    async def median(name: str) -> float | None:
-        return await _median(session, r, "clock", name, clock[name][4])
+    def median(name: str) -> float | None:
+        return medians.get(("clock", name))
 
     return {
         "conversations": conversations,
@@ -336,12 +349,12 @@ async def _summary(session: AsyncSession, r: ReportRange, tallies: Tallies) -> d
         "reopen_rate": _rate(reopened, resolved),
         "assistant_first_response_avg_seconds": mean("assistant_first_response"),
         "queue_wait_avg_seconds": mean("queue_wait"),
-        "queue_wait_median_seconds": await median("queue_wait"),
+        "queue_wait_median_seconds": median("queue_wait"),
         "agent_first_response_avg_seconds": mean("agent_first_response"),
-        "agent_first_response_median_seconds": await median("agent_first_response"),
+        "agent_first_response_median_seconds": median("agent_first_response"),
         "handoffs_without_agent_reply": handed_off - clock["agent_first_response"][4],
         "resolution_avg_seconds": mean("resolution"),
-        "resolution_median_seconds": await median("resolution"),
+        "resolution_median_seconds": median("resolution"),
     }
 
 
@@ -353,7 +366,8 @@ def _slice_table(tallies: Tallies, name: str, contained: bool) -> list[dict[str,
              "handed_off": h, "handoff_rate": _rate(h, c)} for key, c, h in rows]
 
 
-async def _agents(session: AsyncSession, r: ReportRange, tallies: Tallies) -> list[dict[str, Any]]:
+def _agents(r: ReportRange, tallies: Tallies,
+            medians: dict[tuple[str, str], float | None]) -> list[dict[str, Any]]:
     """Per agent: conversations claimed, resolved, and the median handling time."""
     handled = {key: t[1] for key, t in tallies.get("claimed", {}).items()
                if r.agent_id is None or key == r.agent_id}
@@ -361,8 +375,7 @@ async def _agents(session: AsyncSession, r: ReportRange, tallies: Tallies) -> li
     for who in sorted(handled, key=lambda a: (-handled[a], a)):
         resolved = _tally(tallies, "resolved_by", who)
         rows.append({"agent": who, "handled": handled[who], "resolved": resolved[1],
-                     "median_handling_seconds": await _median(session, r, "resolved_by", who,
-                                                              resolved[4])})
+                     "median_handling_seconds": medians.get(("resolved_by", who))})
     return rows
 
 
