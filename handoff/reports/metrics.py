@@ -157,6 +157,10 @@ class Reports:
 
     async def all(self, r: ReportRange) -> dict[str, Any]:
         async with self.sessions() as session:
+            if session.get_bind().dialect.name == "postgresql":
+                # The day and opening-hour joins are estimated at millions of rows (they read
+                # ~100,000), so PostgreSQL compiled them with JIT: 16 ms lost per query.
+                await session.execute(text("SET LOCAL jit = off"))
             tallies = await _tallies(session, r)
             medians = await _medians(session, r, [
                 *(("clock", name, _tally(tallies, "clock", name)[4]) for name in MEDIAN_CLOCKS),
