@@ -157,33 +157,37 @@ class Reports:
 
     async def all(self, r: ReportRange) -> dict[str, Any]:
         async with self.sessions() as session:
-            if session.get_bind().dialect.name == "postgresql":
-                # The day and opening-hour joins are estimated at millions of rows (they read
-                # ~100,000), so PostgreSQL compiled them with JIT: 16 ms lost per query.
-                await session.execute(text("SET LOCAL jit = off"))
-            tallies = await _tallies(session, r)
-            medians = await _medians(session, r, [
-                *(("clock", name, _tally(tallies, "clock", name)[4]) for name in MEDIAN_CLOCKS),
-                *(("resolved_by", who, _tally(tallies, "resolved_by", who)[4])
-                  for who in tallies.get("claimed", {}))])
-            summary = _summary(tallies, medians)
-            result: dict[str, Any] = {
-                "filters": r.filters(),
-                "no_data": summary["conversations"] == 0,
-                "summary": summary,
-                "daily": await self._daily(session, r),
-                "channels": _slice_table(tallies, "channel", contained=True),
-                "languages": _slice_table(tallies, "language", contained=True),
-                "skills": _slice_table(tallies, "skill", contained=False),
-                "handoff_reasons": _handoff_reasons(tallies),
-                "topics": _topics(tallies),
-                "csat": _scores(tallies, "csat", range(1, 6)),
-                "nps": _scores(tallies, "nps", range(11)),
-                "knowledge": _knowledge(tallies),
-                "flows": _flows(tallies),
-                "agents": _agents(r, tallies, medians),
-                "service_levels": await self._service_levels(session, r),
-            }
+            await _planner_settings(session, on=True)
+            try:
+                return await self._all(session, r)
+            finally:
+                await _planner_settings(session, on=False)
+
+    async def _all(self, session: AsyncSession, r: ReportRange) -> dict[str, Any]:
+        """Every table, tallies and medians first (the summary and workload use them)."""
+        tallies = await _tallies(session, r)
+        medians = await _medians(session, r, [
+            *(("clock", name, _tally(tallies, "clock", name)[4]) for name in MEDIAN_CLOCKS),
+            *(("resolved_by", who, _tally(tallies, "resolved_by", who)[4])
+              for who in tallies.get("claimed", {}))])
+        summary = _summary(tallies, medians)
+        result: dict[str, Any] = {
+            "filters": r.filters(),
+            "no_data": summary["conversations"] == 0,
+            "summary": summary,
+            "daily": await self._daily(session, r),
+            "channels": _slice_table(tallies, "channel", contained=True),
+            "languages": _slice_table(tallies, "language", contained=True),
+            "skills": _slice_table(tallies, "skill", contained=False),
+            "handoff_reasons": _handoff_reasons(tallies),
+            "topics": _topics(tallies),
+            "csat": _scores(tallies, "csat", range(1, 6)),
+            "nps": _scores(tallies, "nps", range(11)),
+            "knowledge": _knowledge(tallies),
+            "flows": _flows(tallies),
+            "agents": _agents(r, tallies, medians),
+            "service_levels": await self._service_levels(session, r),
+        }
         result["summary"].update(_csat_summary(result["csat"], result["summary"]["resolved"]))
         result["summary"].update(_nps_summary(result["nps"]))
         result["summary"].update(result["knowledge"].pop("summary"))
@@ -229,6 +233,19 @@ class Reports:
                     .where(*_slice(r, F)))).one()
                 applicable, reply_met, resolution_met = (int(v or 0) for v in row)
         return breach_rows(self.levels, applicable, reply_met, resolution_met)
+
+
+async def _planner_settings(session: AsyncSession, on: bool) -> None:
+    """PostgreSQL: no JIT for a report (its day and opening-hour joins are estimated at
+    millions of rows, read ~100,000, and compiling cost 16 ms a query); it ends with the
+    read's transaction. SQLite: no automatic indexes while the report runs (with a channel
+    filter it built one on the channel for the day join and scanned it once per day:
+    2.5 s for a year), set back for the pooled connection's next user."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql" and on:
+        await session.execute(text("SET LOCAL jit = off"))
+    elif dialect == "sqlite":
+        await session.execute(text(f"PRAGMA automatic_index = {'OFF' if on else 'ON'}"))
 
 
 def _local_midnight(r: ReportRange, day: date) -> datetime:
@@ -310,8 +327,7 @@ def median_query(r: ReportRange, kind: str, key: str, count: int) -> Any:
     ix_conversation_tallies_kind_value: at most half an index walk, no sort."""
     return (select(T.value)
             .where(*_slice(r, T), T.kind == kind, T.key == key, T.value.is_not(None))
-            .order_by(T.value).offset((count - 1) // 2).limit(2 - count % 2)
-            .with_hint(T, "INDEXED BY ix_conversation_tallies_kind_value", "sqlite"))
+            .order_by(T.value).offset((count - 1) // 2).limit(2 - count % 2))
 
 
 async def _medians(session: AsyncSession, r: ReportRange, wanted: list[tuple[str, str, int]]

@@ -59,8 +59,9 @@ class ConversationTally(Base):
     language: Mapped[str | None] = mapped_column(String(16))
     handed_off: Mapped[bool] = mapped_column(Boolean, default=False)
 
+    # every tally of a range from the index alone, a channel or language filter included
     __table_args__ = (Index("ix_conversation_tallies_opened", "opened_at", "kind", "key", "n",
-                            "handed_off", "value"),
+                            "handed_off", "value", "channel", "language"),
                       # medians walk one kind's values in order; the topic and agent filters
                       Index("ix_conversation_tallies_kind_value", "kind", "key", "value",
                             "opened_at", "channel", "language"))

@@ -54,9 +54,10 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(['conversation_id'], ['conversations.id']),
         sa.PrimaryKeyConstraint('conversation_id', 'kind', 'key'),
     )
-    # every tally of a range from the index alone...
+    # every tally of a range from the index alone, a channel or language filter included...
     op.create_index('ix_conversation_tallies_opened', 'conversation_tallies',
-                    ['opened_at', 'kind', 'key', 'n', 'handed_off', 'value'])
+                    ['opened_at', 'kind', 'key', 'n', 'handed_off', 'value', 'channel',
+                     'language'])
     # ...medians walking one kind's values in order; the topic and agent filters by key
     op.create_index('ix_conversation_tallies_kind_value', 'conversation_tallies',
                     ['kind', 'key', 'value', 'opened_at', 'channel', 'language'])
