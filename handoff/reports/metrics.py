@@ -41,7 +41,7 @@ from sqlalchemy.sql.functions import FunctionElement
 from handoff.business_hours import BusinessHours
 from handoff.conversations.models import UTCDateTime
 from handoff.reports.models import ConversationFacts, ConversationTally, ReportDay
-from handoff.reports.projection import normalise_question, skills_text
+from handoff.reports.projection import day_slices, normalise_question, skills_text
 from handoff.reports.range import ReportRange
 from handoff.reports.sla import ServiceLevels, breach_rows, open_intervals
 
@@ -290,16 +290,29 @@ def _whole_utc_days(r: ReportRange) -> tuple[datetime, datetime]:
     return since, datetime.combine(end.date(), datetime.min.time(), tzinfo=timezone.utc)
 
 
+def _day_slice(r: ReportRange) -> str | None:
+    """The slice of report_days that holds this report's conversations, if one does: all,
+    one channel or one language (report_days are not kept per agent, topic or skill, nor
+    per channel and language together)."""
+    if r.agent_id or r.topic or r.skill or (r.channel and r.language):
+        return None
+    if r.channel:
+        return day_slices(r.channel, None)[1]
+    return day_slices(None, r.language)[2] if r.language else ""
+
+
 def tally_queries(r: ReportRange) -> list[Any]:
-    """Every tally of the range summed per kind and key. Unfiltered: the whole UTC days from
-    report_days, the partial days at either edge from the tallies; filtered: the tallies."""
+    """Every tally of the range summed per kind and key: the whole UTC days from
+    report_days and the partial days at either edge from the tallies when a slice of
+    report_days holds the report's conversations; otherwise all from the tallies."""
     parts: list[Any] = []
     since, until = _whole_utc_days(r)
-    if r.unfiltered and since < until:
+    day_slice = _day_slice(r)
+    if day_slice is not None and since < until:
         parts.append(select(D.kind, D.key, func.sum(D.n), func.sum(D.conversations),
                             func.sum(D.handed_off), func.sum(D.value_sum),
                             func.sum(D.value_count))
-                     .where(D.day >= since.date(), D.day < until.date())
+                     .where(D.slice == day_slice, D.day >= since.date(), D.day < until.date())
                      .group_by(D.kind, D.key))
         spans = [(r.start, since), (until, r.end)]
     else:

@@ -68,13 +68,16 @@ class ConversationTally(Base):
 
 
 class ReportDay(Base):
-    """The tallies of all conversations opened on one UTC day, summed: what an unfiltered
-    report reads for each whole UTC day of its range (a year is ~365 x kinds rows), the
-    partial days at its edges coming from the tallies. UTC days, not the team's local ones,
-    so a change of time zone or of DST rules changes nothing stored."""
+    """The tallies of the conversations opened on one UTC day, summed per slice: all of them
+    (slice ""), those of one channel ("channel:widget"), of one language ("language:he").
+    An unfiltered or channel- or language-filtered report reads these for each whole UTC
+    day of its range (a year is ~365 x kinds rows), the partial days at its edges coming
+    from the tallies. UTC days, not the team's local ones, so a change of time zone or of
+    DST rules changes nothing stored."""
 
     __tablename__ = "report_days"
 
+    slice: Mapped[str] = mapped_column(String(40), primary_key=True)
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     kind: Mapped[str] = mapped_column(String(24), primary_key=True)
     key: Mapped[str] = mapped_column(String(320), primary_key=True)

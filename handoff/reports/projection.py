@@ -193,8 +193,8 @@ def recompute(connection: Connection, ids: Sequence[str]) -> None:
             facts.append(row)
             tallies += rows
         _add_to_days(connection, tallies, old=list(connection.execute(
-            select(T.opened_at, T.kind, T.key, T.n, T.handed_off, T.value)
-            .where(T.conversation_id.in_(chunk)))))
+            select(T.opened_at, T.channel, T.language, T.kind, T.key, T.n, T.handed_off,
+                   T.value).where(T.conversation_id.in_(chunk)))))
         connection.execute(delete(T).where(T.conversation_id.in_(chunk)))
         connection.execute(delete(ConversationFacts).where(
             ConversationFacts.conversation_id.in_(chunk)))
@@ -209,25 +209,34 @@ def utc_day(moment: datetime) -> date:
     return (moment if moment.tzinfo is None else moment.astimezone(timezone.utc)).date()
 
 
+def day_slices(channel: str | None, language: str | None) -> tuple[str, str, str]:
+    """The slices of report_days a conversation's tallies are summed into."""
+    return "", f"channel:{channel or ''}", f"language:{language or ''}"
+
+
 def _add_to_days(connection: Connection, new: list[dict[str, Any]], old: list[Any]) -> None:
     """Moves the per-day sums from the `old` tallies of some conversations to their `new`
-    ones: one upsert per (day, kind, key) that changed, in key order (no deadlock between
-    two transactions touching the same days)."""
-    deltas: dict[tuple[date, str, str], list[float]] = defaultdict(lambda: [0, 0, 0, 0.0, 0])
+    ones, in each of a tally's three slices (all, its channel, its language): one upsert
+    per (slice, day, kind, key) that changed, in key order (no deadlock between two
+    transactions touching the same days)."""
+    deltas: dict[tuple[str, date, str, str], list[float]] = defaultdict(
+        lambda: [0, 0, 0, 0.0, 0])
     for rows, factor in ((old, -1), (new, 1)):
         for row in rows:
             get = row.get if isinstance(row, dict) else row._mapping.get
-            delta = deltas[utc_day(get("opened_at")), get("kind"), get("key")]
-            value = get("value")
-            delta[0] += factor * get("n")
-            delta[1] += factor
-            delta[2] += factor * bool(get("handed_off"))
-            if value is not None:
-                delta[3] += factor * value
-                delta[4] += factor
-    changes = [{"day": day, "kind": kind, "key": key, "n": d[0], "conversations": d[1],
-                "handed_off": d[2], "value_sum": d[3], "value_count": d[4]}
-               for (day, kind, key), d in sorted(deltas.items()) if any(d)]
+            day, value = utc_day(get("opened_at")), get("value")
+            for slice_ in day_slices(get("channel"), get("language")):
+                delta = deltas[slice_, day, get("kind"), get("key")]
+                delta[0] += factor * get("n")
+                delta[1] += factor
+                delta[2] += factor * bool(get("handed_off"))
+                if value is not None:
+                    delta[3] += factor * value
+                    delta[4] += factor
+    changes = [{"slice": slice_, "day": day, "kind": kind, "key": key, "n": d[0],
+                "conversations": d[1], "handed_off": d[2], "value_sum": d[3],
+                "value_count": d[4]}
+               for (slice_, day, kind, key), d in sorted(deltas.items()) if any(d)]
     if not changes:
         return
     if connection.dialect.name == "postgresql":
@@ -235,7 +244,7 @@ def _add_to_days(connection: Connection, new: list[dict[str, Any]], old: list[An
     else:
         statement = sqlite_insert(ReportDay)
     statement = statement.on_conflict_do_update(
-        index_elements=["day", "kind", "key"],
+        index_elements=["slice", "day", "kind", "key"],
         set_={name: getattr(ReportDay, name) + getattr(statement.excluded, name)
               for name in ("n", "conversations", "handed_off", "value_sum", "value_count")})
     connection.execute(statement, changes)

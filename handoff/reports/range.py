@@ -56,11 +56,6 @@ class ReportRange:
     def days(self) -> list[date]:
         return [self.first + timedelta(days=i) for i in range((self.last - self.first).days + 1)]
 
-    @property
-    def unfiltered(self) -> bool:
-        """Every conversation of the range (no slice asked for)."""
-        return not (self.channel or self.language or self.agent_id or self.topic or self.skill)
-
     def filters(self) -> dict[str, str | None]:
         return {"from": self.first.isoformat(), "to": self.last.isoformat(),
                 "timezone": self.zone.key, "channel": self.channel,

@@ -17,6 +17,7 @@ from handoff.__main__ import rebuild_reports
 from handoff.contacts.privacy import PrivacyService
 from handoff.conversations.service import ConversationService, HandoffRequest, Reply
 from handoff.db import create_engine, session_factory
+from handoff.reports import metrics
 from handoff.reports.metrics import Reports
 from handoff.reports.models import ConversationFacts, ConversationTally, ReportDay
 from handoff.reports.projection import REOPEN_REASON, rebuild
@@ -53,8 +54,8 @@ async def projection(sessions: async_sessionmaker[AsyncSession]
             select(ConversationFacts.__table__)))
         tallies = sorted(tuple(row) for row in await session.execute(
             select(ConversationTally.__table__)))
-        days = sorted((day, kind, key, n, c, h, round(total, 6), count)
-                      for day, kind, key, n, c, h, total, count in await session.execute(
+        days = sorted((slice_, day, kind, key, n, c, h, round(total, 6), count)
+                      for slice_, day, kind, key, n, c, h, total, count in await session.execute(
                           select(ReportDay.__table__)) if n or c or h or count)
     return facts, tallies, days
 
@@ -153,18 +154,26 @@ async def test_a_rolled_back_write_leaves_no_projection(store: Store) -> None:
     assert next(row for row in facts if row[0] == chat.id)[5] is None  # never handed off
 
 
-async def test_per_day_sums_and_tallies_give_the_same_report(store: Store,
-                                                            monkeypatch: pytest.MonkeyPatch
-                                                            ) -> None:
-    """An unfiltered report sums whole UTC days from report_days and the edges from the
-    tallies; summing only the tallies (as a filtered report does) must agree."""
+@pytest.mark.parametrize("query, conversations", [
+    ({}, 8),  # F and H are inside this range
+    ({"channel": "widget"}, 5),
+    ({"language": "en"}, 6),
+])
+async def test_per_day_sums_and_tallies_give_the_same_report(
+        store: Store, monkeypatch: pytest.MonkeyPatch, query: dict[str, str],
+        conversations: int) -> None:
+    """A report of all conversations, or of one channel or language, sums whole UTC days
+    from report_days and the edges from the tallies; summing only the tallies (as a report
+    filtered by agent, topic or skill does) must agree."""
     _, sessions = store
-    r = parse_range({"from": "2026-03-27", "to": "2026-03-31"}, HOURS.zone, date(2026, 4, 1))
-    assert r.unfiltered
+    r = parse_range({"from": "2026-03-27", "to": "2026-03-31", **query}, HOURS.zone,
+                    date(2026, 4, 1))
+    assert len(metrics.tally_queries(r)) == 3  # per-day sums, and two partial days
     from_days = await Reports(sessions, HOURS, ServiceLevels()).all(r)
-    monkeypatch.setattr(type(r), "unfiltered", property(lambda self: False))
+    monkeypatch.setattr(metrics, "_day_slice", lambda _r: None)
+    assert len(metrics.tally_queries(r)) == 1
     assert await Reports(sessions, HOURS, ServiceLevels()).all(r) == from_days
-    assert from_days["summary"]["conversations"] == 8  # F and H are inside this range
+    assert from_days["summary"]["conversations"] == conversations
 
 
 async def test_the_rebuild_command_repairs_a_projection_changed_by_hand(

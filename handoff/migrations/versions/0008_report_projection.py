@@ -63,6 +63,7 @@ def upgrade() -> None:
                     ['kind', 'key', 'value', 'opened_at', 'channel', 'language'])
     op.create_table(
         'report_days',
+        sa.Column('slice', sa.String(length=40), nullable=False),
         sa.Column('day', sa.Date(), nullable=False),
         sa.Column('kind', sa.String(length=24), nullable=False),
         sa.Column('key', sa.String(length=320), nullable=False),
@@ -71,7 +72,7 @@ def upgrade() -> None:
         sa.Column('handed_off', sa.Integer(), nullable=False),
         sa.Column('value_sum', sa.Float(), nullable=False),
         sa.Column('value_count', sa.Integer(), nullable=False),
-        sa.PrimaryKeyConstraint('day', 'kind', 'key'),
+        sa.PrimaryKeyConstraint('slice', 'day', 'kind', 'key'),
     )
     # A store upgrading gets the numbers its events give (the same code keeps them after).
     from handoff.reports.projection import rebuild
