@@ -185,16 +185,17 @@ def recompute(connection: Connection, ids: Sequence[str]) -> None:
                 select(M.conversation_id,
                        *(func.min(case((when, M.created_at))) for _, when in _FIRSTS))
                 .where(M.conversation_id.in_(chunk)).group_by(M.conversation_id))}
-        empty = {name: None for name, _ in _FIRSTS}
-        facts, tallies = [], []
+        empty: dict[str, datetime | None] = {name: None for name, _ in _FIRSTS}
+        facts: list[dict[str, Any]] = []
+        tallies: list[dict[str, Any]] = []
         for conversation in conversations:
-            row, rows = project(conversation, events.get(conversation.id, []),
-                                firsts.get(conversation.id, empty))
-            facts.append(row)
-            tallies += rows
-        _add_to_days(connection, tallies, old=list(connection.execute(
+            facts_row, tally_rows = project(conversation, events.get(conversation.id, []),
+                                            firsts.get(conversation.id, empty))
+            facts.append(facts_row)
+            tallies += tally_rows
+        _add_to_days(connection, tallies, old=[dict(row._mapping) for row in connection.execute(
             select(T.opened_at, T.channel, T.language, T.kind, T.key, T.n, T.handed_off,
-                   T.value).where(T.conversation_id.in_(chunk)))))
+                   T.value).where(T.conversation_id.in_(chunk)))])
         connection.execute(delete(T).where(T.conversation_id.in_(chunk)))
         connection.execute(delete(ConversationFacts).where(
             ConversationFacts.conversation_id.in_(chunk)))
@@ -214,7 +215,8 @@ def day_slices(channel: str | None, language: str | None) -> tuple[str, str, str
     return "", f"channel:{channel or ''}", f"language:{language or ''}"
 
 
-def _add_to_days(connection: Connection, new: list[dict[str, Any]], old: list[Any]) -> None:
+def _add_to_days(connection: Connection, new: list[dict[str, Any]],
+                 old: list[dict[str, Any]]) -> None:
     """Moves the per-day sums from the `old` tallies of some conversations to their `new`
     ones, in each of a tally's three slices (all, its channel, its language): one upsert
     per (slice, day, kind, key) that changed, in key order (no deadlock between two
@@ -223,13 +225,12 @@ def _add_to_days(connection: Connection, new: list[dict[str, Any]], old: list[An
         lambda: [0, 0, 0, 0.0, 0])
     for rows, factor in ((old, -1), (new, 1)):
         for row in rows:
-            get = row.get if isinstance(row, dict) else row._mapping.get
-            day, value = utc_day(get("opened_at")), get("value")
-            for slice_ in day_slices(get("channel"), get("language")):
-                delta = deltas[slice_, day, get("kind"), get("key")]
-                delta[0] += factor * get("n")
+            day, value = utc_day(row["opened_at"]), row["value"]
+            for slice_ in day_slices(row["channel"], row["language"]):
+                delta = deltas[slice_, day, row["kind"], row["key"]]
+                delta[0] += factor * row["n"]
                 delta[1] += factor
-                delta[2] += factor * bool(get("handed_off"))
+                delta[2] += factor * bool(row["handed_off"])
                 if value is not None:
                     delta[3] += factor * value
                     delta[4] += factor
