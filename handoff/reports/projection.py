@@ -105,7 +105,7 @@ def project(conversation: Any, events: Sequence[Any], firsts: dict[str, datetime
         elif e.type == "returned_to_bot" and data.get("reason") == REOPEN_REASON:
             facts["reopened"] = True
         elif e.type == "message_understood":
-            topics.add(str(data.get("intent") or ""))
+            topics.add(_intent(data))
         elif e.type in ("csat_submitted", "nps_submitted"):
             if isinstance(data.get("score"), int) and not isinstance(data["score"], bool):
                 counts[e.type.removesuffix("_submitted"), str(data["score"])] += 1
@@ -273,6 +273,25 @@ def _first_column(message: Message) -> str | None:
     return None
 
 
+def _intent(data: Any) -> str:
+    """The topic key of a message_understood event, as `project` writes it."""
+    return str((data if isinstance(data, dict) else {}).get("intent") or "")
+
+
+def _new_topics(connection: Connection, intents: dict[str, set[str]]) -> set[str]:
+    """The conversations for which an intent just understood is new. Every assistant turn
+    records one; an intent the conversation already had changes no tally (a topic counts
+    once per conversation), so one read replaces the recompute (12 statements a turn)."""
+    if not intents:
+        return set()
+    known: dict[str, set[str]] = defaultdict(set)
+    for cid, key in connection.execute(
+            select(T.conversation_id, T.key)
+            .where(T.conversation_id.in_(sorted(intents)), T.kind == "topic")):
+        known[cid].add(key)
+    return {cid for cid, seen in intents.items() if not seen <= known[cid]}
+
+
 def _changed(conversation: Conversation) -> bool:
     state = inspect(conversation)
     return any(state.attrs[name].history.has_changes() for name in _COPIED)
@@ -283,9 +302,13 @@ def _keep_projection(session: Session, _flush: UOWTransaction) -> None:
     """Brings the projection of whatever this flush wrote up to date, in its transaction."""
     touched: set[str] = set()
     earliest: dict[tuple[str, str], datetime] = {}
+    intents: dict[str, set[str]] = defaultdict(set)  # new message_understood per conversation
     for obj in (*session.new, *session.dirty, *session.deleted):
         if isinstance(obj, ConversationEvent):
-            touched.add(obj.conversation_id)
+            if obj.type == "message_understood" and obj in session.new:
+                intents[obj.conversation_id].add(_intent(obj.data))
+            else:
+                touched.add(obj.conversation_id)
         elif isinstance(obj, Conversation) and (obj in session.new or _changed(obj)):
             touched.add(obj.id)
         elif isinstance(obj, Message) and obj in session.new:
@@ -295,9 +318,11 @@ def _keep_projection(session: Session, _flush: UOWTransaction) -> None:
             elif column is not None:
                 key = (obj.conversation_id, column)
                 earliest[key] = min(obj.created_at, earliest.get(key, obj.created_at))
-    if not touched and not earliest:
+    if not touched and not earliest and not intents:
         return
     connection = session.connection()
+    touched |= _new_topics(connection, {cid: seen for cid, seen in intents.items()
+                                        if cid not in touched})
     for (cid, column), at in sorted(earliest.items()):
         if cid in touched:
             continue

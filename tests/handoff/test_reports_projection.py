@@ -102,7 +102,14 @@ async def test_projection_equals_a_recomputation_through_a_whole_life(store: Sto
     await service.record_survey(rating, 5, None)
     await service.return_to_bot(chat.id, None, REOPEN_REASON)
     again, _ = await service.receive(chat.id, "it is still not here!", None, "widget")
-    await service.record_assistant_turn(again, [], HandoffRequest("frustration"))
+    await service.record_assistant_turn(again, [], HandoffRequest("frustration"),
+                                        understood={"intent": "order_status"})  # seen before
+    later, _ = await service.receive(chat.id, "and my invoice?", None, "widget")
+    await service.record_assistant_turn(later, [Reply("Here.")],
+                                        understood={"intent": "invoice"})  # a new topic
+    thanks, _ = await service.receive(chat.id, "thanks", None, "widget")
+    await service.record_assistant_turn(thanks, [Reply("You're welcome.")],
+                                        understood={"intent": "invoice"})  # nothing changes
     kept = await assert_equals_recomputation(store)
     facts = next(row for row in kept[0] if row[0] == chat.id)
     row = dict(zip(ConversationFacts.__table__.columns.keys(), facts))
@@ -114,6 +121,7 @@ async def test_projection_equals_a_recomputation_through_a_whole_life(store: Sto
     assert tallies_of(kept, chat.id, "claimed") == {ANA: 1, BOB: 1}
     assert tallies_of(kept, chat.id, "kb_abstained") == {"where is my parcel": 1}
     assert tallies_of(kept, chat.id, "csat") == {"5": 1}
+    assert tallies_of(kept, chat.id, "topic") == {"order_status": 1, "invoice": 1}
 
     # Erasure: the question the customer typed goes; the conversation and its clocks stay.
     await PrivacyService(sessions).erase(chat.contact_id, ANA)
