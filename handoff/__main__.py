@@ -1,4 +1,6 @@
-"""`python -m handoff [serve|migrate]`: run the web service or bring its schema up to date."""
+"""`python -m handoff [serve|migrate|rebuild-reports]`: run the web service, bring its schema
+up to date, or recompute the reports' projection from the stored events (after rows were
+changed outside the service, e.g. a restore or a hand-made SQL fix)."""
 
 from __future__ import annotations
 
@@ -13,11 +15,12 @@ from handoff import migrate
 from handoff.app import create_app
 from handoff.config import ConfigError, Settings
 from handoff.db import create_engine
+from handoff.reports.projection import rebuild
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m handoff")
-    parser.add_argument("command", nargs="?", default="serve", choices=["serve", "migrate"])
+    parser.add_argument("command", nargs="?", default="serve", choices=["serve", "migrate", "rebuild-reports"])
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
@@ -27,6 +30,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.command == "migrate":
         asyncio.run(_migrate(settings.database_url))
+        return 0
+    if args.command == "rebuild-reports":
+        print(f"reports rebuilt from {asyncio.run(rebuild_reports(settings.database_url))} "
+              "conversations")
         return 0
     try:
         web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None)
@@ -40,6 +47,16 @@ async def _migrate(database_url: str) -> None:
     engine = create_engine(database_url)
     try:
         await migrate.upgrade(engine)
+    finally:
+        await engine.dispose()
+
+
+async def rebuild_reports(database_url: str) -> int:
+    """Recomputes the reports' projection in one transaction; returns how many conversations."""
+    engine = create_engine(database_url)
+    try:
+        async with engine.begin() as connection:
+            return await connection.run_sync(rebuild)
     finally:
         await engine.dispose()
 

@@ -9,6 +9,9 @@ from sqlalchemy import event, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.ext.asyncio import AsyncSession
 
+# Registers the listener that keeps the reports' projection with every write of events.
+import handoff.reports.projection  # noqa: F401,E402
+
 
 def create_engine(database_url: str, pool_size: int = 10) -> AsyncEngine:
     """An async engine; SQLite gets WAL, foreign keys and a busy timeout on every connection."""

@@ -44,11 +44,17 @@ async def _report(request: web.Request) -> tuple[ReportRange, dict[str, Any]]:
     queue = request.app[QUEUE]
     zone = queue.hours.zone
     r = parse_range(request.query, zone, utcnow().astimezone(zone).date())
-    names = {a.id: a.name for a in await request.app[AGENTS].all()}
+    agents = await request.app[AGENTS].all()
+    names = {a.id: a.name for a in agents}
     if r.agent_id is not None and r.agent_id not in names:
         raise BadRequest("unknown agent: no agent has this id")
-    report = await Reports(queue.sessions, queue.hours,
-                           request.app[SETTINGS].service_levels).all(r)
+    reports = Reports(queue.sessions, queue.hours, request.app[SETTINGS].service_levels)
+    if r.topic is not None and not await reports.known("topic", r.topic):
+        raise BadRequest(f"unknown topic {r.topic!r}: no conversation had this intent or article")
+    if r.skill is not None and not (any(r.skill in (a.skills or []) for a in agents)
+                                    or await reports.known("skill", r.skill)):
+        raise BadRequest(f"unknown skill {r.skill!r}: no agent has it and no conversation needed it")
+    report = await reports.all(r)
     for row in report["agents"]:
         row["name"] = names.get(row["agent"], "(removed agent)")
     return r, report
@@ -56,7 +62,7 @@ async def _report(request: web.Request) -> tuple[ReportRange, dict[str, Any]]:
 
 @routes.get("/console/api/reports")
 async def reports(request: web.Request) -> web.Response:
-    """Every table of the dashboard for ?from=&to=&channel=&language=&agent=."""
+    """Every table of the dashboard for ?from=&to=&channel=&language=&agent=&topic=&skill=."""
     _, report = await _report(request)
     return web.json_response(report)
 

@@ -20,7 +20,9 @@ DEFAULT_DAYS = 30
 CHANNELS = ("widget", "api", "whatsapp", "telegram")
 _LANGUAGE = re.compile(r"^[a-z]{2,3}(?:-[A-Za-z]{2,4})?$")
 _AGENT_ID = re.compile(r"^[0-9a-f]{32}$")
-KNOWN_PARAMS = {"from", "to", "channel", "language", "agent"}
+# An intent or article name ("order_status", "shipping-times"); a skill ("language:he").
+_NAME = re.compile(r"^[\w.:-]{1,120}$")
+KNOWN_PARAMS = {"from", "to", "channel", "language", "agent", "topic", "skill"}
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,8 @@ class ReportRange:
     channel: str | None = None
     language: str | None = None
     agent_id: str | None = None
+    topic: str | None = None
+    skill: str | None = None
 
     @property
     def start(self) -> datetime:
@@ -55,7 +59,8 @@ class ReportRange:
     def filters(self) -> dict[str, str | None]:
         return {"from": self.first.isoformat(), "to": self.last.isoformat(),
                 "timezone": self.zone.key, "channel": self.channel,
-                "language": self.language, "agent": self.agent_id}
+                "language": self.language, "agent": self.agent_id, "topic": self.topic,
+                "skill": self.skill}
 
 
 def _local_midnight(day: date, zone: ZoneInfo) -> datetime:
@@ -89,8 +94,19 @@ def parse_range(query: Mapping[str, str], zone: ZoneInfo, today: date) -> Report
         raise BadRequest(f"unknown channel {channel[:40]!r}; use one of {', '.join(CHANNELS)}")
     language = query.get("language") or None
     if language is not None and not _LANGUAGE.match(language):
-        raise BadRequest(f"'language' must be a language code such as 'en' or 'pt-BR'")
+        raise BadRequest("'language' must be a language code such as 'en' or 'pt-BR'")
     agent_id = query.get("agent") or None
     if agent_id is not None and not _AGENT_ID.match(agent_id):
         raise BadRequest("'agent' must be an agent id (32 hexadecimal characters)")
-    return ReportRange(first, last, zone, channel, language, agent_id)
+    topic, skill = _name(query, "topic", "an intent or article name such as 'order_status'"), \
+        _name(query, "skill", "a skill such as 'language:he'")
+    return ReportRange(first, last, zone, channel, language, agent_id, topic, skill)
+
+
+def _name(query: Mapping[str, str], key: str, example: str) -> str | None:
+    """A topic or skill as written; whether any conversation or agent has it is the API's check."""
+    raw = query.get(key) or None
+    if raw is not None and not _NAME.match(raw):
+        raise BadRequest(f"'{key}' must be {example} (letters, digits, _ . : -), "
+                         f"not {raw[:40]!r}")
+    return raw

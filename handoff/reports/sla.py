@@ -7,7 +7,7 @@ it would punish the night rather than the team (docs/metrics.md, "Service levels
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, time, timedelta, timezone
 
 from handoff.business_hours import BusinessHours
 
@@ -20,26 +20,37 @@ class ServiceLevels:
     resolution_seconds: int = 24 * 3600
 
 
-@dataclass(frozen=True)
-class HandoffTimes:
-    """One handoff: when, and seconds from it to the first agent reply and to the
-    resolution (None: that never happened)."""
+def open_intervals(hours: BusinessHours, first: date, last: date) -> list[tuple[datetime, datetime]]:
+    """The instants (UTC) the team was open on local days first..last,
+    merged and sorted: a handoff counts as "in business hours" if it falls in one. Each
+    local opening time is converted with the zone's rules of that day, so DST is exact."""
+    spans: list[tuple[datetime, datetime]] = []
+    day = first
+    while day <= last:
+        for start, end in hours.intervals.get(day.weekday(), []):
+            opens = datetime.combine(day, start, tzinfo=hours.zone)
+            closes = (datetime.combine(day, end, tzinfo=hours.zone) if end is not None
+                      else datetime.combine(day + timedelta(days=1), time(0), tzinfo=hours.zone))
+            spans.append((_utc(opens), _utc(closes)))
+        day += timedelta(days=1)
+    merged: list[tuple[datetime, datetime]] = []
+    for opens, closes in sorted(spans):
+        if merged and opens <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], closes))
+        elif opens < closes:
+            merged.append((opens, closes))
+    return merged
 
-    handed_off_at: datetime
-    first_reply: float | None
-    resolution: float | None
+
+def _utc(moment: datetime) -> datetime:
+    return moment.astimezone(timezone.utc)
 
 
-def breaches(levels: ServiceLevels, hours: BusinessHours,
-             handoffs: list[HandoffTimes]) -> list[dict[str, object]]:
+def breach_rows(levels: ServiceLevels, applicable: int, first_reply_met: int,
+                resolution_met: int) -> list[dict[str, object]]:
     """Per target: how many handoffs it applied to, met and breached (no reply at all breaches)."""
-    in_hours = [h for h in handoffs if hours.is_open(h.handed_off_at)]
-    rows: list[dict[str, object]] = []
-    for name, target, clock in (
-        ("first_agent_reply", levels.first_reply_seconds, lambda h: h.first_reply),
-        ("resolution", levels.resolution_seconds, lambda h: h.resolution),
-    ):
-        met = sum(1 for h in in_hours if (seconds := clock(h)) is not None and seconds <= target)
-        rows.append({"target": name, "target_seconds": target, "applicable": len(in_hours),
-                     "met": met, "breached": len(in_hours) - met})
-    return rows
+    return [{"target": name, "target_seconds": target, "applicable": applicable,
+             "met": met, "breached": applicable - met}
+            for name, target, met in (
+                ("first_agent_reply", levels.first_reply_seconds, first_reply_met),
+                ("resolution", levels.resolution_seconds, resolution_met))]

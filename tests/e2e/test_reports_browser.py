@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -99,6 +100,16 @@ def test_manager_sees_charts_filters_and_downloads_matching_csv(web_url: str, pa
     assert "channel=whatsapp" in page.url
 
     page.select_option("#channel", "")
+    page.fill("#topic", "complaint")  # conversation B is the one with this intent
+    page.click("#apply")
+    expect(page).to_have_url(re.compile(r"[?&]topic=complaint"))  # the report was redrawn
+    expect(page.locator('section[data-table="topics"] tbody tr')).to_have_count(1)
+    assert summary_value(page, "conversations") == "1"
+    page.fill("#topic", "weather")
+    page.click("#apply")
+    expect(page.locator("#error")).to_contain_text("unknown topic")
+
+    page.fill("#topic", "")
     page.click("#apply")
     expect(page.locator('section[data-table="handoff_reasons"] tbody tr')).to_have_count(3)
     with page.expect_download() as info:

@@ -82,6 +82,10 @@ async def test_agents_and_strangers_are_refused(aiohttp_client: Any, app_client:
     ("agent=nobody", 400, "agent id"),
     ("agent=" + "c" * 32, 400, "unknown agent"),
     ("colour=red", 400, "unknown parameter"),
+    ("topic=weather", 400, "unknown topic"),
+    ("topic=<b>", 400, "'topic' must be"),
+    ("skill=language:xx", 400, "unknown skill"),
+    ("skill=a%25b", 400, "'skill' must be"),
 ])
 async def test_bad_input_is_a_clear_400_and_changes_nothing(
         aiohttp_client: Any, app_client: Client, query: str, status: int, words: str) -> None:
@@ -113,6 +117,28 @@ async def test_every_csv_table_matches_the_json(aiohttp_client: Any, app_client:
     reasons = list(csv.DictReader(io.StringIO(
         await (await manager.get(f"/console/api/reports/handoff_reasons.csv?{RANGE}")).text())))
     assert reasons[0] == {"reason": "customer_request", "handoffs": "3", "share": "0.6"}
+
+
+@pytest.mark.parametrize("query, conversations, handed_off", [
+    ("topic=complaint", 1, 1),  # B: an intent the assistant recognised
+    ("topic=shipping-times", 1, 0),  # A: an article the knowledge base answered with
+    ("skill=language:de", 2, 2),  # B and E
+    ("skill=topic:billing", 1, 1),  # E
+    ("skill=language:de&topic=complaint", 1, 1),  # B
+])
+async def test_topic_and_skill_filter_the_report_and_its_csv(
+        aiohttp_client: Any, app_client: Client, query: str, conversations: int,
+        handed_off: int) -> None:
+    manager = await person(aiohttp_client, app_client, "manager")
+    body = await (await manager.get(f"/console/api/reports?{RANGE}&{query}")).json()
+    assert (body["summary"]["conversations"], body["summary"]["handed_off"]) == (
+        conversations, handed_off)
+    for part in query.split("&"):
+        key, value = part.split("=")
+        assert body["filters"][key] == value
+    summary = await (await manager.get(f"/console/api/reports/summary.csv?{RANGE}&{query}")).text()
+    rows = {row["metric"]: row["value"] for row in csv.DictReader(io.StringIO(summary))}
+    assert (rows["conversations"], rows["handed_off"]) == (str(conversations), str(handed_off))
 
 
 async def test_an_empty_slice_says_no_data(aiohttp_client: Any, app_client: Client) -> None:

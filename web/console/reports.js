@@ -25,9 +25,11 @@ const SECTIONS = [
 ];
 const COLOURS = ["#3a6ee8", "#e8833a", "#2f9e5b", "#b53ae8", "#c9a400"];
 
+const FILTERS = ["from", "to", "channel", "language", "agent", "topic", "skill"];
+
 function query() {
   const params = new URLSearchParams();
-  for (const key of ["from", "to", "channel", "language", "agent"]) {
+  for (const key of FILTERS) {
     const value = $(key).value.trim();
     if (value) params.set(key, value);
   }
@@ -73,6 +75,19 @@ function chart(section, rows) {
   return box;
 }
 
+// Offers the topics and skills a report showed as choices for the filter (kept across reports).
+function suggest(listId, names) {
+  const list = $(listId);
+  const known = new Set([...list.options].map((option) => option.value));
+  for (const name of names) {
+    if (!name || known.has(name)) continue;
+    known.add(name);
+    const option = el("option");
+    option.value = name;
+    list.appendChild(option);
+  }
+}
+
 function render(report, params) {
   while (charts.length) charts.pop().destroy();
   const sections = $("sections");
@@ -81,6 +96,8 @@ function render(report, params) {
   const f = report.filters;
   $("range-note").textContent = `${f.from} to ${f.to}, days in ${f.timezone}`;
   for (const name of ["from", "to"]) $(name).value = f[name];
+  suggest("topic-list", [...report.topics.map((t) => t.topic), ...report.knowledge.articles.map((a) => a.article)]);
+  suggest("skill-list", report.skills.map((s) => s.skill).filter((s) => s !== "any"));
   for (const section of SECTIONS) {
     const rows = section.rows(report);
     const box = el("section", null, "report");
@@ -134,7 +151,7 @@ async function live() {
 
 async function start() {
   const initial = new URLSearchParams(location.search);
-  for (const key of ["from", "to", "channel", "language"]) if (initial.get(key)) $(key).value = initial.get(key);
+  for (const key of FILTERS) if (key !== "agent" && initial.get(key)) $(key).value = initial.get(key);
   try {
     const me = await getJson("/console/api/me");
     $("me").textContent = `${me.agent.name} (${me.agent.role})`;

@@ -1,7 +1,7 @@
 """contact search: a folded search column on contacts, filled for existing rows; list order index
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 Create Date: 2026-11-23 18:40:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 from handoff.contacts.folding import search_text
 
 revision = '0009'
-down_revision = '0007'  # the lead re-chains it after 0008 (report tables) when merging
+down_revision = '0008'
 branch_labels = None
 depends_on = None
 
