@@ -36,11 +36,23 @@ def main(argv: list[str] | None = None) -> int:
               "conversations")
         return 0
     try:
-        web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None)
+        web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None,
+                    loop=event_loop())
     except ConfigError as exc:  # a start-up check (handoff/preflight.py) refused to serve
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def event_loop() -> asyncio.AbstractEventLoop:
+    """uvloop where it is installed (requirements/app.lock): the web service's own CPU per
+    turn is mostly socket and callback work, which uvloop does in C
+    (bench/results/load-notes.md has the before/after)."""
+    try:
+        import uvloop
+    except ImportError:  # e.g. Windows, where uvloop does not exist
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
 
 
 async def _migrate(database_url: str) -> None:

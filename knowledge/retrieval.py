@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
+import threading
+from collections import OrderedDict, defaultdict
 
 import numpy as np
 
@@ -15,6 +16,8 @@ from knowledge.store import ArticleMeta, Generation
 
 # Chunks taken from each signal before fusing; plenty for articles with a dozen chunks each.
 CANDIDATES = 64
+# Recent query vectors kept per index generation: 2,048 × 384 floats is about 3 MB.
+QUERY_CACHE_SIZE = 2048
 
 
 class Retriever:
@@ -34,6 +37,8 @@ class Retriever:
         self.articles: dict[tuple[str, str], ArticleMeta] = {
             (a.id, a.language): a for a in generation.articles
         }
+        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()  # recent queries, LRU
+        self._cache_lock = threading.Lock()  # actions may run in several threads
         self._passages: dict[tuple[str, str], list[int]] = defaultdict(list)
         for i, chunk in enumerate(generation.chunks):
             if chunk.kind == "passage":
@@ -45,8 +50,24 @@ class Retriever:
         return str(self.generation.manifest["fingerprint"])
 
     def embed(self, query: str) -> np.ndarray:
-        """The query's vector (the slow part: ~10-15 ms on two cores)."""
-        return self.embedder.embed_queries([query])[0]
+        """The query's vector (the slow part: ~10-15 ms on two cores).
+
+        Customers ask the same things in the same words (and quick-reply buttons send the
+        same text), so recent queries' vectors are kept: per index generation, since a
+        rebuild may change the model. Read-only, so no caller can alter a shared vector.
+        """
+        with self._cache_lock:
+            vector = self._vectors.get(query)
+            if vector is not None:
+                self._vectors.move_to_end(query)
+                return vector
+        vector = self.embedder.embed_queries([query])[0]
+        vector.setflags(write=False)
+        with self._cache_lock:
+            self._vectors[query] = vector
+            if len(self._vectors) > QUERY_CACHE_SIZE:
+                self._vectors.popitem(last=False)
+        return vector
 
     def rank(self, query: str, vector: np.ndarray | None = None, k: int = 5) -> list[ArticleScore]:
         """The k best articles for `query`, fused score first."""

@@ -16,6 +16,7 @@ class HashEmbedder:
         self.name = name
         self.dim = dim
         self.embedded: list[str] = []
+        self.queried: list[str] = []
 
     def _vector(self, text: str) -> np.ndarray:
         vector = np.zeros(self.dim, dtype=np.float32)
@@ -24,9 +25,13 @@ class HashEmbedder:
         norm = np.linalg.norm(vector)
         return vector / norm if norm else vector
 
-    def embed_queries(self, texts: list[str]) -> np.ndarray:
+    def _embed(self, texts: list[str]) -> np.ndarray:
         return np.stack([self._vector(t) for t in texts]) if texts else np.zeros((0, self.dim), np.float32)
+
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        self.queried.extend(texts)
+        return self._embed(texts)
 
     def embed_passages(self, texts: list[str]) -> np.ndarray:
         self.embedded.extend(texts)
-        return self.embed_queries(texts)
+        return self._embed(texts)

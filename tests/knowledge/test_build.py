@@ -84,6 +84,28 @@ def test_index_built_with_another_model_is_refused(articles: Path, tmp_path: Pat
         Retriever(read_current(tmp_path / "index"), HashEmbedder(name="other"), FusionSettings())
 
 
+def test_a_repeated_question_is_embedded_once_per_index_generation(
+    articles: Path, tmp_path: Path, embedder: HashEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    build_index(articles, tmp_path / "index", embedder)
+    embedder.queried.clear()  # the build embeds the articles' sample questions
+    retriever = Retriever(read_current(tmp_path / "index"), embedder, FusionSettings())
+    first = retriever.rank("how do refunds work")
+    assert retriever.rank("how do refunds work") == first
+    assert embedder.queried == ["how do refunds work"]
+    vector = retriever.embed("how do refunds work")
+    with pytest.raises(ValueError):
+        vector[0] = 1.0  # shared between callers: nobody may change it
+    monkeypatch.setattr("knowledge.retrieval.QUERY_CACHE_SIZE", 2)
+    for question in ("a", "b", "c"):
+        retriever.embed(question)
+    retriever.embed("how do refunds work")  # pushed out by three newer questions
+    assert embedder.queried == ["how do refunds work", "a", "b", "c", "how do refunds work"]
+    fresh = Retriever(read_current(tmp_path / "index"), embedder, FusionSettings())
+    fresh.embed("a")  # a reloaded index starts its own cache (the model may have changed)
+    assert embedder.queried[-1] == "a"
+
+
 def test_missing_index_says_how_to_build(tmp_path: Path) -> None:
     with pytest.raises(IndexMissing, match="python -m knowledge build"):
         read_current(tmp_path / "nothing")
