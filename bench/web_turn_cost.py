@@ -28,6 +28,7 @@ from typing import Any
 import aiohttp
 
 from bench.load.systems import usage
+from handoff.reports.catch_up import EVERY_SECONDS
 from bench.widget_capacity import (
     RESULTS,
     ROOT,
@@ -56,6 +57,9 @@ async def run(chats: int, turns: int, code: Path) -> dict[str, Any]:
                 started = time.perf_counter()
                 done = await asyncio.gather(*(active_chat(http, url, turns) for _ in range(chats)))
                 elapsed = time.perf_counter() - started
+                # background work these turns caused (the reports' catch-up runs every
+                # EVERY_SECONDS) is part of their cost: wait one period before reading CPU
+                await asyncio.sleep(EVERY_SECONDS + 0.5)
                 cpu_after, rss = usage(server.pid)
         finally:
             server.terminate()

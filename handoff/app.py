@@ -26,6 +26,7 @@ from handoff.contacts.audit import AuditTrail
 from handoff.contacts.privacy import PrivacyService
 from handoff.contacts.search import ContactSearch
 from handoff.contacts.service import ContactService, link_verified
+from handoff.reports.catch_up import keep_projection_current
 from handoff.channels import widget_assets
 from handoff.console import pages as console_pages
 from handoff.console import live as console_live
@@ -126,7 +127,8 @@ async def _conversations(app: web.Application) -> AsyncIterator[None]:
         # Jobs that read an outbox run on one instance at a time (handoff/jobs.py).
         app[JOBS] = jobs = SingleRunner(engine)
         tasks = [asyncio.create_task(jobs.run("reroute", lambda: sweep_unrouted(
-            app[ROUTER].reroute_unrouted, settings.reroute_every_seconds)))]
+            app[ROUTER].reroute_unrouted, settings.reroute_every_seconds))),
+                 asyncio.create_task(jobs.run("reports", lambda: keep_projection_current(sessions)))]
         if isinstance(presence, SharedPresence):
             tasks.append(asyncio.create_task(presence.run()))
             tasks.append(asyncio.create_task(

@@ -1,6 +1,7 @@
 """The reports' JSON and CSV API under /console/api/reports, for managers and admins only.
 
-Only GETs: a report never changes the database. The API is documented in docs/metrics.md.
+Only GETs: a report changes no stored conversation, message or event (it may first bring
+the derived projection up to date). The API is documented in docs/metrics.md.
 """
 
 from __future__ import annotations

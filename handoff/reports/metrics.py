@@ -40,6 +40,7 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from handoff.business_hours import BusinessHours
 from handoff.conversations.models import UTCDateTime
+from handoff.reports.catch_up import catch_up_projection
 from handoff.reports.models import ConversationFacts, ConversationTally, ReportDay
 from handoff.reports.projection import day_slices, normalise_question, skills_text
 from handoff.reports.range import ReportRange
@@ -152,10 +153,14 @@ class Reports:
             query = select(T.conversation_id).where(T.kind.in_(TOPIC_KINDS), T.key == name)
         else:
             query = select(F.conversation_id).where(_has_skill(name))
+        await catch_up_projection(self.sessions)  # a topic may be only in a pending one
         async with self.sessions() as session:
             return await session.scalar(query.limit(1)) is not None
 
     async def all(self, r: ReportRange) -> dict[str, Any]:
+        # Conversations changed since the last catch-up are recomputed first: a report is
+        # exact, never a few seconds behind (only derived rows change; the events do not).
+        await catch_up_projection(self.sessions)
         async with self.sessions() as session:
             await _planner_settings(session, on=True)
             try:

@@ -1,9 +1,11 @@
 """The reports' projection of the stored events: one narrow row of facts per conversation and
 its tallies (how often each reason, rating, topic, article... occurred in it).
 
-Both are derived data, kept in the same transaction as the events and messages they come
-from (handoff/reports/projection.py), so a report reads a row per conversation instead of
-every message and event. The events stay the source of truth: `rebuild` recomputes both.
+Both are derived data (handoff/reports/projection.py): the transaction that writes an event
+or message marks its conversation in `report_pending`, and the conversation is recomputed
+before the next report reads (and every few seconds in the background), so a report reads a
+row per conversation instead of every message and event, and a customer's turn does not pay
+for the recompute. The events stay the source of truth: `rebuild` recomputes everything.
 """
 
 from __future__ import annotations
@@ -86,3 +88,14 @@ class ReportDay(Base):
     handed_off: Mapped[int] = mapped_column(Integer, default=0)
     value_sum: Mapped[float] = mapped_column(Float, default=0.0)
     value_count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ReportPending(Base):
+    """A conversation whose projection is behind its stored rows. Written in the transaction
+    that changed the conversation (so it commits and rolls back with it); `version` grows with
+    each mark, so a catch-up that read version 3 never deletes a mark made after it read."""
+
+    __tablename__ = "report_pending"
+
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id"), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)

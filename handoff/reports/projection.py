@@ -5,12 +5,16 @@ conversation service, the NPS question, the contact record and the privacy purge
 `after_flush` hook sees every ORM write of every one of them, in the transaction that writes
 it, so no path can forget the projection and a rollback takes both away together.
 
-A conversation whose events (or skills) changed is recomputed from its stored rows by
-`project`, the same function `rebuild` runs over the whole store (migration 0008, the
-benchmark's bulk-written history). A new message matters only if it is the first of its
-kind (first customer message, assistant reply, agent reply): one conditional UPDATE finds
-out, and only then is the conversation recomputed. The per-UTC-day sums (`report_days`)
-move by the difference between a conversation's old and new tallies.
+A conversation whose events (or skills) changed is marked in `report_pending`, in that
+same transaction, and recomputed from its stored rows by `project` (the function `rebuild`
+runs over the whole store) when `catch_up` runs: before every report, and every few seconds
+in the background. A customer's turn therefore pays for a mark, not for the recompute
+(which cost a conversation's first turns 10 statements more, and repeated for every turn of
+a busy conversation is done once per catch-up). Reports stay exact: they catch up first.
+A new message matters only if it is the first of its kind (first customer message,
+assistant reply, agent reply): one conditional UPDATE finds out, and only then is the
+conversation marked. The per-UTC-day sums (`report_days`) move by the difference between a
+conversation's old and new tallies.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from handoff.conversations.models import (
     ConversationEvent,
     Message,
 )
-from handoff.reports.models import ConversationFacts, ConversationTally, ReportDay
+from handoff.reports.models import ConversationFacts, ConversationTally, ReportDay, ReportPending
 
 REOPEN_REASON = "customer_wrote_after_close"
 CHUNK = 500
@@ -240,10 +244,7 @@ def _add_to_days(connection: Connection, new: list[dict[str, Any]],
                for (slice_, day, kind, key), d in sorted(deltas.items()) if any(d)]
     if not changes:
         return
-    if connection.dialect.name == "postgresql":
-        statement: Any = postgresql_insert(ReportDay)
-    else:
-        statement = sqlite_insert(ReportDay)
+    statement = _upsert(connection, ReportDay)
     statement = statement.on_conflict_do_update(
         index_elements=["slice", "day", "kind", "key"],
         set_={name: getattr(ReportDay, name) + getattr(statement.excluded, name)
@@ -255,6 +256,8 @@ def rebuild(connection: Connection) -> int:
     """Recomputes the whole projection from the stored conversations; returns how many.
     In opening order, so SQLite stores the facts of a day together as live writes do."""
     ids = list(connection.scalars(select(Conversation.id).order_by(Conversation.created_at)))
+    # Marks in report_pending may stay: a catch-up recomputes them again, to the same rows
+    # (and migration 0008 runs this before that table exists).
     connection.execute(delete(ReportDay))
     connection.execute(delete(T))
     connection.execute(delete(ConversationFacts))
@@ -334,4 +337,36 @@ def _keep_projection(session: Session, _flush: UOWTransaction) -> None:
         if getattr(moved, "rowcount", 0):
             touched.add(cid)  # a first reply: its clocks (tallies, days) change too
     if touched:
-        recompute(connection, sorted(touched))
+        mark_pending(connection, sorted(touched))
+
+
+def _upsert(connection: Connection, table: Any) -> Any:
+    return (postgresql_insert(table) if connection.dialect.name == "postgresql"
+            else sqlite_insert(table))
+
+
+def mark_pending(connection: Connection, ids: Sequence[str]) -> None:
+    """Marks conversations for the next catch-up (a new mark or a higher version)."""
+    statement = _upsert(connection, ReportPending)
+    connection.execute(statement.on_conflict_do_update(
+        index_elements=["conversation_id"], set_={"version": ReportPending.version + 1}),
+        [{"conversation_id": cid, "version": 1} for cid in ids])
+
+
+def catch_up(connection: Connection, limit: int = CHUNK) -> int:
+    """Recomputes up to `limit` marked conversations; returns how many. Marks made after
+    this read (a higher version) stay for the next catch-up. On PostgreSQL two instances
+    skip each other's rows, so a conversation is never recomputed twice at once (both
+    would move the day sums by the same difference)."""
+    query = select(ReportPending.conversation_id, ReportPending.version).order_by(
+        ReportPending.conversation_id).limit(limit)
+    if connection.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    pending = list(connection.execute(query))
+    if not pending:
+        return 0
+    recompute(connection, [cid for cid, _ in pending])
+    for cid, version in pending:
+        connection.execute(delete(ReportPending).where(
+            ReportPending.conversation_id == cid, ReportPending.version == version))
+    return len(pending)

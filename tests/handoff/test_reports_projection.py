@@ -19,8 +19,9 @@ from handoff.conversations.service import ConversationService, HandoffRequest, R
 from handoff.db import create_engine, session_factory
 from handoff.reports import metrics
 from handoff.reports.metrics import Reports
-from handoff.reports.models import ConversationFacts, ConversationTally, ReportDay
-from handoff.reports.projection import REOPEN_REASON, rebuild
+from handoff.reports.models import ConversationFacts, ConversationTally, ReportDay, ReportPending
+from handoff.reports.catch_up import catch_up_projection
+from handoff.reports.projection import REOPEN_REASON, mark_pending, rebuild
 from handoff.reports.range import parse_range
 from handoff.reports.sla import ServiceLevels
 from tests.handoff.report_history import (
@@ -47,9 +48,12 @@ async def store(database_url: str) -> AsyncIterator[Store]:
 
 async def projection(sessions: async_sessionmaker[AsyncSession]
                      ) -> tuple[list[Any], list[Any], list[Any]]:
-    """Facts, tallies and per-day sums (days emptied by a change are left at zero when kept
-    write by write, absent when rebuilt: both read as nothing; sums compared to 1e-6)."""
+    """Facts, tallies and per-day sums as a report sees them: marked conversations caught up
+    first (days emptied by a change are left at zero when kept write by write, absent when
+    rebuilt: both read as nothing; sums compared to 1e-6)."""
+    await catch_up_projection(sessions)
     async with sessions() as session:
+        assert not list(await session.scalars(select(ReportPending.conversation_id)))
         facts = sorted(tuple(row) for row in await session.execute(
             select(ConversationFacts.__table__)))
         tallies = sorted(tuple(row) for row in await session.execute(
@@ -193,3 +197,36 @@ async def test_the_rebuild_command_repairs_a_projection_changed_by_hand(
     assert (await projection(sessions))[1] == []
     assert await rebuild_reports(database_url) == len(kept[0])
     assert await projection(sessions) == kept
+
+
+async def test_a_turn_marks_its_conversation_and_the_next_report_is_exact(store: Store) -> None:
+    """The recompute is not part of the customer's turn: the turn leaves a mark in its own
+    transaction, a report catches up before it reads, a mark made after a catch-up read its
+    version survives that catch-up, and a rolled-back write leaves no mark."""
+    _, sessions = store
+    await summary(sessions)  # a report: catches up the history written by the fixture
+    service = ConversationService(sessions)
+    chat, _ = await service.start("widget", "en")
+    await service.hand_off(chat.id, HandoffRequest(reason="customer_request"))
+
+    async def marks() -> dict[str, int]:
+        async with sessions() as session:
+            return dict((await session.execute(
+                select(ReportPending.conversation_id, ReportPending.version))).tuples().all())
+
+    assert chat.id in await marks()
+    async with sessions() as session:  # not projected yet
+        assert await session.get(ConversationFacts, chat.id) is None
+    async with sessions.begin() as session:  # a catch-up that read version v ...
+        version = (await marks())[chat.id]
+        connection = await session.connection()
+        await connection.run_sync(lambda c: mark_pending(c, [chat.id]))  # ... and a later mark
+        await connection.execute(delete(ReportPending).where(
+            ReportPending.conversation_id == chat.id, ReportPending.version == version))
+    assert (await marks())[chat.id] == version + 1  # the later mark was not deleted
+    await summary(sessions)  # the report caught up first
+    assert await marks() == {}
+    async with sessions() as session:
+        facts = await session.get(ConversationFacts, chat.id)
+    assert facts is not None and facts.handed_off_at is not None
+    await assert_equals_recomputation(store)
