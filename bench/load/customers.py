@@ -236,7 +236,7 @@ class WidgetCustomer:
         """Every stored message the customer may see arrived once; everything sent was stored once."""
         stored = await self.stored()
         visible = [m for m in stored if not m.get("private")]
-        deadline = time.perf_counter() + 10  # a message stored just now may still be on its way
+        deadline = time.perf_counter() + 30  # a message stored just now may still be on its way
         while any(m["id"] not in self.seen for m in visible) and time.perf_counter() < deadline:
             self._changed.clear()
             try:
@@ -439,10 +439,12 @@ class Agent:
     """
 
     RECONNECT_FOR_SECONDS = 300.0
+    IDLE_CLOSE_SECONDS = 60.0  # no word from the customer for this long: the chat is closed
 
     def __init__(self, http: aiohttp.ClientSession, base: str, record: Record) -> None:
         self._http, self._base, self._record = http, base, record
         self._tasks: set[asyncio.Task[None]] = set()
+        self.idle_closed = 0
         self._customer_messages: dict[str, asyncio.Queue[dict[str, Any]]] = defaultdict(asyncio.Queue)
         self._queued: set[int] = set()
         self._watching: set[str] = set()
@@ -546,9 +548,17 @@ class Agent:
             self._watching.add(conversation_id)
             await self._socket.send_json({"type": "watch", "conversation_id": conversation_id})
             await self._post(conversation_id, "messages", {"text": AGENT_GREETING})
+            deadline = time.perf_counter() + self.IDLE_CLOSE_SECONDS
             while True:
-                message = await asyncio.wait_for(
-                    self._customer_messages[conversation_id].get(), 300)
+                try:
+                    message = await asyncio.wait_for(
+                        self._customer_messages[conversation_id].get(),
+                        max(0.0, deadline - time.perf_counter()))
+                except asyncio.TimeoutError:
+                    # a chat handed over by a failure (an assistant down in a fault run), not
+                    # by a customer asking: closed as idle, as a person would, to free the seat
+                    self.idle_closed += 1
+                    break
                 sent = self.sent_at.get(message["text"])
                 if sent is not None:
                     self._record.turn("customer_to_agent_screen", time.perf_counter() - sent)

@@ -4,6 +4,7 @@ console, one load level at a time (used by `python -m bench.load` and bench/load
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import statistics
 import time
@@ -18,6 +19,9 @@ from bench.load.systems import ADMIN_EMAIL, ADMIN_PASSWORD, WHATSAPP, System
 from handoff.db import create_engine
 
 AGENTS = 3
+# One numbering for every product driven in a run: the WhatsApp fake is shared, so two
+# systems must never use the same customer number (nor the same follow-up text).
+SERIALS = itertools.count(1)
 PERSON_PACED = {"handoff_to_agent_reply", "customer_to_agent_screen", "to_agent"}
 
 
@@ -38,7 +42,6 @@ class FullSystemLoad:
         self.system, self.graph = system, graph
         self.sent_at: dict[str, float] = {}  # shared with the agents: text -> sent at
         self.whatsapp: list[c.WhatsAppCustomer] = []
-        self._serial = 0
 
     async def setup(self) -> None:
         base = self.system.web_url
@@ -76,9 +79,9 @@ class FullSystemLoad:
     async def conversation(self, http: aiohttp.ClientSession, index: int, name: str,
                            turns: list[c.Turn], record: c.Record,
                            answers: dict[str, list[str]] | None = None) -> None:
-        self._serial += 1
+        serial = next(SERIALS)
         if index % 5 == 4:
-            await self._whatsapp(http, index, name, turns, record)
+            await self._whatsapp(http, index, serial, name, turns, record)
             return
         customer = c.WidgetCustomer(http, self.system.web_url, record)
         await customer.open()
@@ -93,7 +96,7 @@ class FullSystemLoad:
                 greeting = await customer.wait_for(
                     lambda m: m["author"] == "agent" and m["text"] == c.AGENT_GREETING)
                 record.turn("handoff_to_agent_reply", customer.arrived[greeting["id"]] - started)
-                follow = c.Turn("to_agent", f"{c.HUMAN_FOLLOW_UP.text} ({self._serial})")
+                follow = c.Turn("to_agent", f"{c.HUMAN_FOLLOW_UP.text} ({serial})")
                 self.sent_at[follow.text] = time.perf_counter()
                 record.turn("to_agent", await customer.say(follow))
                 await customer.wait_for(
@@ -104,9 +107,9 @@ class FullSystemLoad:
         finally:
             await customer.close()
 
-    async def _whatsapp(self, http: aiohttp.ClientSession, index: int, name: str,
+    async def _whatsapp(self, http: aiohttp.ClientSession, index: int, serial: int, name: str,
                         turns: list[c.Turn], record: c.Record) -> None:
-        number = f"9725{self._serial:08d}"
+        number = f"9725{serial:08d}"
         customer = c.WhatsAppCustomer(http, self.system.web_url, WHATSAPP[
             "SUPPORT_WHATSAPP_APP_SECRET"], self.graph, number, record)
         self.whatsapp.append(customer)
@@ -117,27 +120,45 @@ class FullSystemLoad:
         if name == "human":
             at = await customer.wait_text(c.AGENT_GREETING)
             record.turn("handoff_to_agent_reply", at - started)
-            follow = c.Turn("to_agent", f"{c.HUMAN_FOLLOW_UP.text} ({self._serial})")
+            follow = c.Turn("to_agent", f"{c.HUMAN_FOLLOW_UP.text} ({serial})")
             self.sent_at[follow.text] = time.perf_counter()
             await customer.say(follow)
             await customer.wait_text(c.AGENT_CLOSING)
             record.answered[index].append((self.sent_at[follow.text], time.perf_counter()))
 
-    async def whatsapp_check(self, record: c.Record) -> None:
-        """Latency to the last reply and exactly-once, from the stored record and the fake's."""
+    async def whatsapp_check(self, record: c.Record, settle_seconds: float = 60) -> None:
+        """Latency to the last reply and exactly-once, from the stored record and the fake's.
+
+        The outbox may still be sending, or recording what it sent, when the customers stop:
+        the check is repeated (at most `settle_seconds`) until it finds nothing missing or
+        unrecorded, and what it finds then is reported.
+        """
         engine = create_engine(self.system.database_url, pool_size=1)
+        deadline = time.perf_counter() + settle_seconds
         try:
-            async with engine.connect() as db:
-                for customer in self.whatsapp:
-                    rows = (await db.execute(text(
-                        "SELECT m.id, m.message_type, m.source_id, m.reply_to_id, d.status, "
-                        "d.provider_message_id FROM messages m JOIN channel_identities ci "
-                        "ON ci.conversation_id = m.conversation_id AND ci.channel = 'whatsapp' "
-                        "LEFT JOIN deliveries d ON d.message_id = m.id "
-                        "WHERE ci.external_id = :number"), {"number": customer.number})).all()
-                    self._check_whatsapp_customer(customer, rows, record)
+            while True:
+                found = c.Record()
+                async with engine.connect() as db:
+                    for customer in self.whatsapp:
+                        rows = (await db.execute(text(
+                            "SELECT m.id, m.message_type, m.source_id, m.reply_to_id, d.status, "
+                            "d.provider_message_id FROM messages m JOIN channel_identities ci "
+                            "ON ci.conversation_id = m.conversation_id "
+                            "AND ci.channel = 'whatsapp' "
+                            "LEFT JOIN deliveries d ON d.message_id = m.id "
+                            "WHERE ci.external_id = :number"),
+                            {"number": customer.number})).all()
+                        self._check_whatsapp_customer(customer, rows, found)
+                if not (found.lost or found.duplicated) or time.perf_counter() > deadline:
+                    break
+                await asyncio.sleep(1)
         finally:
             await engine.dispose()
+        for kind, samples in found.latencies.items():
+            record.latencies[kind] += samples
+        record.turns += found.turns
+        record.lost += found.lost
+        record.duplicated += found.duplicated
         self.whatsapp.clear()
 
     def _check_whatsapp_customer(self, customer: c.WhatsAppCustomer, rows: Any,
@@ -204,8 +225,8 @@ async def run_level(system: System, level: int, duration: float, full: FullSyste
     system.refresh_pids()
     after = system.usage()
     if full is not None:
-        await asyncio.sleep(2)  # let the outbox finish sending before the exactly-once check
         await full.whatsapp_check(record)
+    idle_closed = sum(agent.idle_closed for agent in agents)
     for agent in agents:
         await agent.close()
     await http.close()
@@ -216,6 +237,7 @@ async def run_level(system: System, level: int, duration: float, full: FullSyste
         "customers": level, "seconds": round(elapsed, 1), "conversations": record.conversations,
         "load_average_1_5_15": [round(x, 2) for x in load_average],
         "reconnects": record.reconnects, "resent": record.resent,
+        "agent_chats_closed_idle": idle_closed,
         **({"during": beside_result} if beside is not None else {}),
         "turns": record.turns, "turns_per_second": round(record.turns / elapsed, 2),
         "latency": {kind: percentiles(samples) for kind, samples in sorted(record.latencies.items())},
