@@ -66,6 +66,7 @@ class Record:
     conversations: int = 0
     rate_limited: int = 0
     reconnects: int = 0  # sockets reopened after the server side went away
+    repeated_after_reconnect: int = 0  # messages a new socket sent again (dropped by id)
     resent: int = 0  # messages sent again (same id) after a refusal or a dropped connection
     # customer index -> (sent at, answered at) of each answered message: when every customer
     # was answered again after a fault (bench/load/faults.py)
@@ -174,11 +175,20 @@ class WidgetCustomer:
                 await self._resume()
 
     async def _read_socket(self) -> None:
+        on_this_socket: set[int] = set()
         async for event in json_frames(self._socket):
             now = time.perf_counter()
             if event["type"] == "message":
                 message = event["message"]
-                self.seen[message["id"]] += 1
+                if message["id"] in on_this_socket:
+                    self.seen[message["id"]] += 1  # one socket sent it twice: a duplicate
+                elif message["id"] in self.seen:
+                    # sent again on a new socket after a reconnect; the protocol has clients
+                    # drop an id already shown (the widget does), so the screen shows it once
+                    self._record.repeated_after_reconnect += 1
+                else:
+                    self.seen[message["id"]] += 1
+                on_this_socket.add(message["id"])
                 self.arrived.setdefault(message["id"], now)
                 self.messages[message["id"]] = message
             elif event["type"] == "ack" or event["type"] == "error":
@@ -525,9 +535,13 @@ class Agent:
                 await self._claim_waiting()
             except (aiohttp.ClientError, TurnFailed) as exc:
                 self._record.errors[f"agent queue: {exc!r}"[:120]] += 1
+                await asyncio.sleep(0.5)  # the page failed to load: look again
+                self._queue_changed.set()
 
     async def _claim_waiting(self) -> None:
         async with self._http.get(f"{self._base}/console/api/queue") as response:
+            if response.status != 200:  # e.g. 503 while the database restarts
+                raise TurnFailed(f"queue answered {response.status}")
             waiting = (await response.json())["waiting"]
         for row in waiting:
             # one try per conversation: a 409 means a colleague was faster
@@ -541,7 +555,8 @@ class Agent:
                     self.claims += 1
                     self._spawn(self._serve(row["id"]))
                 elif response.status not in (409, 403):
-                    self._record.errors[f"claim answered {response.status}"] += 1
+                    self._tried.discard(row["id"])  # not decided (e.g. 503): try it again
+                    raise TurnFailed(f"claim answered {response.status}")
 
     async def _serve(self, conversation_id: str) -> None:
         try:

@@ -237,6 +237,7 @@ async def run_level(system: System, level: int, duration: float, full: FullSyste
         "customers": level, "seconds": round(elapsed, 1), "conversations": record.conversations,
         "load_average_1_5_15": [round(x, 2) for x in load_average],
         "reconnects": record.reconnects, "resent": record.resent,
+        "repeated_after_reconnect": record.repeated_after_reconnect,
         "agent_chats_closed_idle": idle_closed,
         **({"during": beside_result} if beside is not None else {}),
         "turns": record.turns, "turns_per_second": round(record.turns / elapsed, 2),
