@@ -97,12 +97,12 @@ async def _serve(request: web.Request, socket: web.WebSocketResponse, conversati
         if token:
             welcome["token"] = token
         await socket.send_json(welcome)
-        last_sent = await _send_history(request, socket, conversation.id,
-                                        after if isinstance(after, int) else 0)
+        sent = await _send_history(request, socket, conversation.id, after_id(after))
         await _send_queue(request, socket, conversation.id)
         waiting = conversation.status == ConversationStatus.WAITING.value
-        pusher = asyncio.create_task(
-            _push(request, socket, conversation.id, events, last_sent, waiting))
+        pusher = asyncio.create_task(_push(
+            request, socket, conversation.id, events, max(sent, default=after_id(after)),
+            waiting, sent))
         try:
             async for frame in socket:
                 if frame.type != WSMsgType.TEXT:
@@ -114,13 +114,19 @@ async def _serve(request: web.Request, socket: web.WebSocketResponse, conversati
                 await pusher
 
 
+def after_id(after: Any) -> int:
+    return after if isinstance(after, int) else 0
+
+
 async def _send_history(request: web.Request, socket: web.WebSocketResponse,
-                        conversation_id: str, after: int) -> int:
-    last = after
+                        conversation_id: str, after: int) -> set[int]:
+    """Sends what came after `after`; returns the ids sent, so a notification of one of them
+    arriving later is not sent again (the subscription began before the history was read)."""
+    sent = set()
     for message in await request.app[SERVICE].transcript(conversation_id, after_id=after):
         await socket.send_json({"type": "message", "message": message_json(message)})
-        last = message.id
-    return last
+        sent.add(message.id)
+    return sent
 
 
 async def _send_queue(request: web.Request, socket: web.WebSocketResponse,
@@ -144,7 +150,8 @@ def still_waiting(waiting: bool, payload: dict[str, Any] | None) -> bool:
 
 
 async def _push(request: web.Request, socket: web.WebSocketResponse, conversation_id: str,
-                events: asyncio.Queue[dict[str, Any]], last_sent: int, waiting: bool) -> None:
+                events: asyncio.Queue[dict[str, Any]], last_sent: int, waiting: bool,
+                sent: set[int]) -> None:
     """Forwards new customer-visible messages (never private notes) and queue moves.
 
     The queue is asked for this chat's place only while the chat waits: with thousands of
@@ -161,7 +168,6 @@ async def _push(request: web.Request, socket: web.WebSocketResponse, conversatio
                                     "eta_minutes": spot.eta_minutes})
         last_spot = current
 
-    sent: set[int] = set()
     while not socket.closed:
         batch = [await events.get()]
         while not events.empty():

@@ -126,6 +126,26 @@ async def test_notifications_out_of_order_lose_nothing_and_repeat_nothing(
     await socket.close()
 
 
+async def test_a_message_in_the_history_is_not_sent_again_when_its_notice_comes_late(
+    app_client: Client,  # noqa: F811
+) -> None:
+    """Found by the cluster fault run: a widget resuming after its instance died subscribed,
+    then read the history; the notice of a message stored meanwhile came after, and the
+    message went out twice on the one socket."""
+    first, welcome = await hello(app_client)
+    cid, token = welcome["conversation_id"], welcome["token"]
+    await first.close()
+    service, router = app_client.app[SERVICE], app_client.app[ROUTER]
+    stored = await service.add_system_message(cid, "stored while the widget reconnected")
+    socket, _ = await hello(app_client, conversation_id=cid, token=token, after=0)
+    assert (await until(socket, "message"))["message"]["id"] == stored.id  # in the history
+    router.publish_messages(cid, [stored])  # its notice, late
+    following = await service.add_system_message(cid, "next")
+    router.publish_messages(cid, [following])
+    assert (await until(socket, "message"))["message"]["id"] == following.id  # not `stored`
+    await socket.close()
+
+
 async def test_queue_position_updates_while_waiting(
     aiohttp_client: Any, app_client: Client, fake_rasa: FakeRasa  # noqa: F811
 ) -> None:
