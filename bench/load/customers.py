@@ -129,10 +129,11 @@ class WidgetCustomer:
     async def _connect(self, hello: dict[str, Any]) -> dict[str, Any]:
         self._socket = await self._http.ws_connect(f"{self._base}/widget/ws", heartbeat=30)
         await self._socket.send_json(hello)
-        welcome = await self._socket.receive_json(timeout=60)
-        if welcome.get("type") != "welcome":
+        frame = await self._socket.receive(timeout=60)
+        welcome = json.loads(frame.data) if frame.type == aiohttp.WSMsgType.TEXT else {}
+        if welcome.get("type") != "welcome":  # an error, or the socket closed at once
             await self._socket.close()
-            raise TurnFailed(f"no welcome: {welcome}")
+            raise TurnFailed(f"no welcome: {frame.type.name} {welcome}")
         return dict(welcome)
 
     async def _resume(self) -> None:
