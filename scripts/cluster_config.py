@@ -50,7 +50,13 @@ def rasa_env(env: dict[str, str]) -> dict[str, str]:
 
 
 def nginx_conf(listen: str, upstreams: list[str], run_dir: Path, log_dir: Path) -> str:
-    servers = "\n".join(f"        server {u} max_fails=1 fail_timeout=5s;" for u in upstreams)
+    """`max_fails=0`: nginx never takes an instance out of the rotation, it tries the next
+    one whenever a connection is refused. With `max_fails=1` an instance that came back
+    stayed "failed" while its first request was a WebSocket (nginx counts a request as a
+    success only when it ends), so once the other instance died too every plain request got
+    `502 no live upstreams` for fail_timeout (the cluster browser test caught it). On one
+    machine a refused connection costs microseconds; see the template for other hosts."""
+    servers = "\n".join(f"        server {u} max_fails=0;" for u in upstreams)
     text = (DEPLOY / "nginx.conf.template").read_text(encoding="utf-8")
     for name, value in (("LISTEN", listen), ("UPSTREAM_SERVERS", servers),
                         ("RUN_DIR", str(run_dir)), ("LOG_DIR", str(log_dir))):

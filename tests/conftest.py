@@ -67,6 +67,7 @@ class FakeRasa:
         self.status = 200
         self.server: TestServer | None = None
         self.tracker_events: list[tuple[str, Any]] = []
+        self.tracker_gate: asyncio.Event | None = None
         # A slow assistant widens any overlap between messages of one conversation.
         self.delay = 0.0
         self.in_flight = 0
@@ -75,6 +76,8 @@ class FakeRasa:
     async def _tracker_events(self, request: web.Request) -> web.Response:
         if request.query.get("token") != RASA_TOKEN:
             return web.json_response({"error": "unauthorised"}, status=401)
+        if self.tracker_gate is not None:  # a slow Rasa: answers when the test opens it
+            await self.tracker_gate.wait()
         self.tracker_events.append((request.match_info["cid"], await request.json()))
         return web.json_response({})
 

@@ -65,6 +65,13 @@ class Record:
     turns: int = 0
     conversations: int = 0
     rate_limited: int = 0
+    reconnects: int = 0  # sockets reopened after the server side went away
+    repeated_after_reconnect: int = 0  # messages a new socket sent again (dropped by id)
+    resent: int = 0  # messages sent again (same id) after a refusal or a dropped connection
+    # customer index -> (sent at, answered at) of each answered message: when every customer
+    # was answered again after a fault (bench/load/faults.py)
+    answered: dict[int, list[tuple[float, float]]] = field(
+        default_factory=lambda: defaultdict(list))
 
     def turn(self, kind: str, seconds: float) -> None:
         self.latencies[kind].append(seconds * 1000)
@@ -85,7 +92,14 @@ async def json_frames(socket: aiohttp.ClientWebSocketResponse) -> AsyncIterator[
 
 
 class WidgetCustomer:
-    """One chat on the widget protocol (web/widget/PROTOCOL.md)."""
+    """One chat on the widget protocol (web/widget/PROTOCOL.md).
+
+    Like the real widget, when the socket drops (an instance died, the database restarts) it
+    reconnects, resumes with `after: <last id seen>` and resends every unacknowledged message
+    with its `client_message_id`; what it was shown is then checked for loss and repeats.
+    """
+
+    RECONNECT_FOR_SECONDS = 300.0  # a bound on an outage the customer waits through
 
     def __init__(self, http: aiohttp.ClientSession, base: str, record: Record) -> None:
         self._http, self._base, self._record = http, base, record
@@ -96,29 +110,89 @@ class WidgetCustomer:
         self._changed = asyncio.Event()
         self.sent: dict[str, str] = {}  # client_message_id -> text
         self.conversation_id = self.token = ""
+        self._closing = False
 
     async def open(self, language: str = "en") -> None:
-        self._socket = await self._http.ws_connect(f"{self._base}/widget/ws", heartbeat=30)
-        await self._socket.send_json({"type": "hello", "language": language, "after": 0})
-        welcome = await self._socket.receive_json(timeout=60)
-        if welcome.get("type") != "welcome":
-            raise TurnFailed(f"no welcome: {welcome}")
+        deadline = time.perf_counter() + self.RECONNECT_FOR_SECONDS
+        while True:  # a new chat needs the database too: wait out an outage like a resume
+            try:
+                welcome = await self._connect({"type": "hello", "language": language, "after": 0})
+                break
+            except (aiohttp.ClientError, asyncio.TimeoutError, ConnectionError, TurnFailed):
+                if time.perf_counter() > deadline:
+                    raise
+                self._record.reconnects += 1
+                await asyncio.sleep(1.0)
         self.conversation_id, self.token = welcome["conversation_id"], welcome["token"]
         self._reader = asyncio.create_task(self._read())
 
+    async def _connect(self, hello: dict[str, Any]) -> dict[str, Any]:
+        self._socket = await self._http.ws_connect(f"{self._base}/widget/ws", heartbeat=30)
+        await self._socket.send_json(hello)
+        frame = await self._socket.receive(timeout=60)
+        welcome = json.loads(frame.data) if frame.type == aiohttp.WSMsgType.TEXT else {}
+        if welcome.get("type") != "welcome":  # an error, or the socket closed at once
+            await self._socket.close()
+            raise TurnFailed(f"no welcome: {frame.type.name} {welcome}")
+        return dict(welcome)
+
+    async def _resume(self) -> None:
+        """Reopens the socket (retrying until the deadline) and resends what is unacknowledged."""
+        deadline = time.perf_counter() + self.RECONNECT_FOR_SECONDS
+        while not self._closing:
+            try:
+                await self._connect({"type": "hello", "conversation_id": self.conversation_id,
+                                     "token": self.token, "after": max(self.seen, default=0)})
+                self._record.reconnects += 1
+                break
+            except (aiohttp.ClientError, asyncio.TimeoutError, ConnectionError, TurnFailed,
+                    ValueError) as exc:
+                if time.perf_counter() > deadline:
+                    self._fail(TurnFailed(f"could not reconnect {self.conversation_id}: {exc!r}"))
+                    return
+                await asyncio.sleep(0.5)
+        for client_id, future in list(self._acks.items()):
+            if not future.done():
+                self._record.resent += 1
+                await self._send(client_id)
+
+    def _fail(self, error: Exception) -> None:
+        for future in self._acks.values():
+            if not future.done():
+                future.set_exception(error)
+
+    async def _send(self, client_id: str) -> None:
+        """A send on a socket that just died is not an error: the resume resends it."""
+        try:
+            await self._socket.send_json({"type": "message", "text": self.sent[client_id],
+                                          "client_message_id": client_id})
+        except (ConnectionError, aiohttp.ClientError, RuntimeError):
+            pass
+
     async def _read(self) -> None:
+        while not self._closing:
+            await self._read_socket()
+            if not self._closing:
+                await self._resume()
+
+    async def _read_socket(self) -> None:
+        on_this_socket: set[int] = set()
         async for event in json_frames(self._socket):
             now = time.perf_counter()
             if event["type"] == "message":
                 message = event["message"]
-                self.seen[message["id"]] += 1
+                if message["id"] in on_this_socket:
+                    self.seen[message["id"]] += 1  # one socket sent it twice: a duplicate
+                elif message["id"] in self.seen:
+                    # sent again on a new socket after a reconnect; the protocol has clients
+                    # drop an id already shown (the widget does), so the screen shows it once
+                    self._record.repeated_after_reconnect += 1
+                else:
+                    self.seen[message["id"]] += 1
+                on_this_socket.add(message["id"])
                 self.arrived.setdefault(message["id"], now)
                 self.messages[message["id"]] = message
-            elif event["type"] == "ack":
-                future = self._acks.get(event.get("client_message_id") or "")
-                if future is not None and not future.done():
-                    future.set_result({**event, "at": now})
-            elif event["type"] == "error":
+            elif event["type"] == "ack" or event["type"] == "error":
                 future = self._acks.get(event.get("client_message_id") or "")
                 if future is not None and not future.done():
                     future.set_result({**event, "at": now})
@@ -132,10 +206,10 @@ class WidgetCustomer:
         while True:
             future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
             self._acks[client_id] = future
-            await self._socket.send_json({"type": "message", "text": turn.text,
-                                          "client_message_id": client_id})
+            await self._send(client_id)
             try:
-                ack = await asyncio.wait_for(future, timeout)
+                # an outage the socket waits through may take up to the reconnect bound
+                ack = await asyncio.wait_for(future, timeout + self.RECONNECT_FOR_SECONDS)
             except asyncio.TimeoutError:
                 raise TurnFailed(f"no ack for {turn.text!r} in {self.conversation_id}") from None
             if ack["type"] == "ack":
@@ -171,12 +245,9 @@ class WidgetCustomer:
 
     async def check_and_close(self) -> None:
         """Every stored message the customer may see arrived once; everything sent was stored once."""
-        async with self._http.get(
-                f"{self._base}/api/conversations/{self.conversation_id}/messages",
-                headers={"Authorization": f"Bearer {self.token}"}) as response:
-            stored = (await response.json())["messages"]
+        stored = await self.stored()
         visible = [m for m in stored if not m.get("private")]
-        deadline = time.perf_counter() + 10  # a message stored just now may still be on its way
+        deadline = time.perf_counter() + 30  # a message stored just now may still be on its way
         while any(m["id"] not in self.seen for m in visible) and time.perf_counter() < deadline:
             self._changed.clear()
             try:
@@ -197,6 +268,29 @@ class WidgetCustomer:
                 (self._record.lost if incoming[client_id] == 0 else self._record.duplicated).append(
                     f"widget {self.conversation_id}: customer message {client_id} stored "
                     f"{incoming[client_id]} times")
+        await self.close()
+
+    async def stored(self) -> list[dict[str, Any]]:
+        """The stored transcript; a refusal while the database restarts is asked again."""
+        deadline = time.perf_counter() + self.RECONNECT_FOR_SECONDS
+        while True:
+            try:
+                async with self._http.get(
+                        f"{self._base}/api/conversations/{self.conversation_id}/messages",
+                        headers={"Authorization": f"Bearer {self.token}"}) as response:
+                    if response.status == 200:
+                        return list((await response.json())["messages"])
+                    problem = f"answered {response.status}"
+            except aiohttp.ClientError as exc:
+                problem = repr(exc)
+            if time.perf_counter() > deadline:
+                raise TurnFailed(f"transcript of {self.conversation_id}: {problem}")
+            await asyncio.sleep(0.5)
+
+    async def close(self) -> None:
+        if self._closing:
+            return
+        self._closing = True
         await self._socket.close()
         self._reader.cancel()
 
@@ -266,10 +360,7 @@ class WhatsAppCustomer:
         before = len(self._graph.arrivals[self.number])
         started = time.perf_counter()
         self.sent[wamid] = (started, turn.kind)
-        async with self._http.post(f"{self._base}/webhooks/whatsapp", data=body, headers={
-                "Content-Type": "application/json", "X-Hub-Signature-256": signature}) as response:
-            if response.status != 200:
-                raise TurnFailed(f"webhook answered {response.status}")
+        await self._deliver(body, signature, started + timeout)
         if turn.kind == "to_agent":
             return
         await self.wait_arrivals(before + 1, timeout)
@@ -282,6 +373,25 @@ class WhatsAppCustomer:
             except asyncio.TimeoutError:
                 if len(self._graph.arrivals[self.number]) == count:
                     return
+
+    async def _deliver(self, body: bytes, signature: str, deadline: float) -> None:
+        """Posts the webhook; like Meta, delivers the same event again until it gets a 200."""
+        while True:
+            try:
+                async with self._http.post(f"{self._base}/webhooks/whatsapp", data=body, headers={
+                        "Content-Type": "application/json",
+                        "X-Hub-Signature-256": signature}) as response:
+                    if response.status == 200:
+                        return
+                    problem = f"webhook answered {response.status}"
+                    if response.status not in (502, 503, 504):
+                        raise TurnFailed(problem)
+            except aiohttp.ClientError as exc:
+                problem = f"webhook: {exc!r}"
+            if time.perf_counter() > deadline:
+                raise TurnFailed(problem)
+            self._record.resent += 1
+            await asyncio.sleep(1.0)
 
     async def wait_arrivals(self, count: int, timeout: float) -> None:
         deadline = time.perf_counter() + timeout
@@ -333,18 +443,28 @@ class RestCustomer:
 
 
 class Agent:
-    """An agent on the console: claims what waits, greets, and closes after the customer's reply."""
+    """An agent on the console: claims what waits, greets, and closes after the customer's reply.
+
+    Like the console page, when its socket drops it reconnects, watches its chats again and
+    reads what it missed from the conversation's transcript.
+    """
+
+    RECONNECT_FOR_SECONDS = 300.0
+    IDLE_CLOSE_SECONDS = 60.0  # no word from the customer for this long: the chat is closed
 
     def __init__(self, http: aiohttp.ClientSession, base: str, record: Record) -> None:
         self._http, self._base, self._record = http, base, record
         self._tasks: set[asyncio.Task[None]] = set()
+        self.idle_closed = 0
         self._customer_messages: dict[str, asyncio.Queue[dict[str, Any]]] = defaultdict(asyncio.Queue)
-        self.seen: Counter[int] = Counter()
+        self._queued: set[int] = set()
+        self._watching: set[str] = set()
         self.sent_at: dict[str, float] = {}  # text -> when a customer sent it (set by customers)
         self.claims = 0
         self._tried: set[str] = set()
         self._queue_changed = asyncio.Event()
         self._queue_changed.set()  # what already waits when the agent logs in
+        self._closing = False
 
     async def log_in(self, email: str, password: str) -> None:
         async with self._http.post(f"{self._base}/console/api/login",
@@ -357,14 +477,50 @@ class Agent:
         self._spawn(self._watch_queue())
 
     async def _read(self) -> None:
-        async for event in json_frames(self._socket):
-            if event.get("type") == "queue":
+        while not self._closing:
+            async for event in json_frames(self._socket):
+                if event.get("type") == "queue":
+                    self._queue_changed.set()
+                elif event.get("type") == "message":
+                    self._customer_said(event["message"])
+            if not self._closing:
+                await self._reconnect()
+
+    def _customer_said(self, message: dict[str, Any]) -> None:
+        if message["author"] == "customer" and message["id"] not in self._queued:
+            self._queued.add(message["id"])
+            self._customer_messages[message["conversation_id"]].put_nowait(message)
+
+    async def _reconnect(self) -> None:
+        deadline = time.perf_counter() + self.RECONNECT_FOR_SECONDS
+        while not self._closing:
+            try:
+                self._socket = await self._http.ws_connect(f"{self._base}/console/ws",
+                                                           heartbeat=30)
+                for conversation_id in list(self._watching):
+                    await self._socket.send_json({"type": "watch",
+                                                  "conversation_id": conversation_id})
+                    await self._catch_up(conversation_id)
+                self._record.reconnects += 1
                 self._queue_changed.set()
-            elif event.get("type") == "message":
-                message = event["message"]
-                self.seen[message["id"]] += 1
-                if message["author"] == "customer" and self.seen[message["id"]] == 1:
-                    self._customer_messages[message["conversation_id"]].put_nowait(message)
+                return
+            except (aiohttp.ClientError, ConnectionError, TurnFailed) as exc:
+                if time.perf_counter() > deadline:
+                    self._record.errors[f"agent could not reconnect: {exc!r}"[:120]] += 1
+                    self._closing = True
+                    return
+                await asyncio.sleep(0.5)
+
+    async def _catch_up(self, conversation_id: str) -> list[dict[str, Any]]:
+        """What the socket may have missed, from the transcript (the source of truth)."""
+        async with self._http.get(
+                f"{self._base}/console/api/conversations/{conversation_id}") as response:
+            if response.status != 200:
+                raise TurnFailed(f"conversation answered {response.status}")
+            messages = list((await response.json())["messages"])
+        for message in messages:
+            self._customer_said({**message, "conversation_id": conversation_id})
+        return messages
 
     def _spawn(self, coroutine: Any) -> None:
         task = asyncio.create_task(coroutine)
@@ -380,9 +536,13 @@ class Agent:
                 await self._claim_waiting()
             except (aiohttp.ClientError, TurnFailed) as exc:
                 self._record.errors[f"agent queue: {exc!r}"[:120]] += 1
+                await asyncio.sleep(0.5)  # the page failed to load: look again
+                self._queue_changed.set()
 
     async def _claim_waiting(self) -> None:
         async with self._http.get(f"{self._base}/console/api/queue") as response:
+            if response.status != 200:  # e.g. 503 while the database restarts
+                raise TurnFailed(f"queue answered {response.status}")
             waiting = (await response.json())["waiting"]
         for row in waiting:
             # one try per conversation: a 409 means a colleague was faster
@@ -396,33 +556,71 @@ class Agent:
                     self.claims += 1
                     self._spawn(self._serve(row["id"]))
                 elif response.status not in (409, 403):
-                    self._record.errors[f"claim answered {response.status}"] += 1
+                    self._tried.discard(row["id"])  # not decided (e.g. 503): try it again
+                    raise TurnFailed(f"claim answered {response.status}")
 
     async def _serve(self, conversation_id: str) -> None:
         try:
+            self._watching.add(conversation_id)
             await self._socket.send_json({"type": "watch", "conversation_id": conversation_id})
             await self._post(conversation_id, "messages", {"text": AGENT_GREETING})
+            deadline = time.perf_counter() + self.IDLE_CLOSE_SECONDS
             while True:
-                message = await asyncio.wait_for(
-                    self._customer_messages[conversation_id].get(), 300)
+                try:
+                    message = await asyncio.wait_for(
+                        self._customer_messages[conversation_id].get(),
+                        max(0.0, deadline - time.perf_counter()))
+                except asyncio.TimeoutError:
+                    # a chat handed over by a failure (an assistant down in a fault run), not
+                    # by a customer asking: closed as idle, as a person would, to free the seat
+                    self.idle_closed += 1
+                    break
                 sent = self.sent_at.get(message["text"])
                 if sent is not None:
                     self._record.turn("customer_to_agent_screen", time.perf_counter() - sent)
                     break
             await self._post(conversation_id, "messages", {"text": AGENT_CLOSING})
             await self._post(conversation_id, "resolve", {"resolution_code": "answered"})
+            self._watching.discard(conversation_id)
             await self._socket.send_json({"type": "unwatch", "conversation_id": conversation_id})
         except Exception as exc:  # reported, not raised: one stuck chat must not stop the run
             self._record.errors[f"agent: {exc!r}"[:120]] += 1
 
     async def _post(self, conversation_id: str, action: str, body: dict[str, Any]) -> None:
-        async with self._http.post(
-                f"{self._base}/console/api/conversations/{conversation_id}/{action}",
-                json=body, headers=self._headers) as response:
-            if response.status != 200:
-                raise TurnFailed(f"{action} answered {response.status}: {await response.text()}")
+        """Like a person: a clear refusal (503) is sent again; after an unclear failure (the
+        instance died mid-request) the transcript says whether it was done before resending."""
+        deadline = time.perf_counter() + self.RECONNECT_FOR_SECONDS
+        while True:
+            try:
+                async with self._http.post(
+                        f"{self._base}/console/api/conversations/{conversation_id}/{action}",
+                        json=body, headers=self._headers) as response:
+                    if response.status == 200:
+                        return
+                    problem = f"{action} answered {response.status}: {await response.text()}"
+                    clear = response.status == 503
+                    if response.status < 500 and response.status != 409:
+                        raise TurnFailed(problem)
+            except aiohttp.ClientError as exc:
+                problem, clear = f"{action}: {exc!r}", False
+            if time.perf_counter() > deadline:
+                raise TurnFailed(problem)
+            await asyncio.sleep(0.5)
+            if not clear and await self._done(conversation_id, action, body):
+                return
+            self._record.resent += 1
+
+    async def _done(self, conversation_id: str, action: str, body: dict[str, Any]) -> bool:
+        try:
+            messages = await self._catch_up(conversation_id)
+        except (aiohttp.ClientError, TurnFailed):
+            return False
+        if action == "resolve":
+            return any("resolved" in (m.get("payload") or {}) for m in messages)
+        return any(m["author"] == "agent" and m["text"] == body.get("text") for m in messages)
 
     async def close(self) -> None:
+        self._closing = True
         for task in list(self._tasks):
             task.cancel()
         await self._socket.close()

@@ -2,6 +2,9 @@
 
 - `full`: the whole product through `./assistant up` (web service, Rasa, action server; SQLite),
   customers on the widget WebSocket and the WhatsApp webhook, agents on the console.
+- `cluster`: the same product through `./assistant cluster` (two web services behind nginx,
+  two Rasa servers, an action server with two workers; PostgreSQL and Redis), driven exactly
+  like `full` through nginx.
 - `rasa-init`: baseline (a), what a user gets from Rasa out of the box: `rasa run` on the stock
   REST channel with the config `rasa init` writes (Rasa's default pipeline and policies),
   trained on the project's own domain and data.
@@ -11,6 +14,7 @@ Both baselines call the project's action server, so knowledge and order turns do
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import shutil
@@ -22,6 +26,11 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from sqlalchemy import make_url, text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from tests.processes import tree
 
 ROOT = Path(__file__).resolve().parents[2]
 RASA = ROOT / ".venv" / "rasa" / "bin" / "rasa"
@@ -79,29 +88,10 @@ def project_model() -> Path:
     return models[-1]
 
 
-def _tree(pid: int) -> list[int]:
-    """`pid` and all its descendants (Rasa, Sanic and `./assistant` may fork)."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        children.setdefault(ppid, []).append(int(entry.name))
-    found, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        found.append(current)
-        todo.extend(children.get(current, []))
-    return found
-
-
 def usage(pid: int) -> tuple[float, int]:
     """CPU seconds used so far and resident bytes now, of a process and its descendants."""
     cpu, rss = 0.0, 0
-    for member in _tree(pid):
+    for member in tree(pid):
         try:
             fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
             cpu += (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
@@ -140,12 +130,23 @@ class System:
     processes: dict[str, int] = field(default_factory=dict)
     startup_seconds: dict[str, float] = field(default_factory=dict)
     popen: list[subprocess.Popen[bytes]] = field(default_factory=list)
-    web_url: str = ""  # full system
+    web_url: str = ""  # the product (full, cluster): the address customers use
     rest_url: str = ""  # baselines: Rasa's REST channel
     graph_secret: str = ""
+    database_url: str = ""  # the product's database, read for the exactly-once checks
+    run_dir: Path | None = None  # where `./assistant` leaves each process's pid file
+    checks: dict[str, str] = field(default_factory=dict)  # process -> its health check URL
 
     def usage(self) -> dict[str, tuple[float, int]]:
         return {name: usage(pid) for name, pid in self.processes.items()}
+
+    def refresh_pids(self) -> None:
+        """Re-reads the pid files (a fault run restarts processes under new pids)."""
+        if self.run_dir is not None:
+            for name in self.processes:
+                pid_file = self.run_dir / f"{name}.pid"
+                if pid_file.exists():
+                    self.processes[name] = int(pid_file.read_text())
 
     def stop(self) -> None:
         # SIGTERM, not SIGINT: a benchmark started in the background ignores SIGINT and so
@@ -166,43 +167,98 @@ WHATSAPP = {"SUPPORT_WHATSAPP_PHONE_NUMBER_ID": "1555000",
             "SUPPORT_WHATSAPP_ACCESS_TOKEN": "bench-access-token"}
 
 
-def start_full(work: Path, model: Path, graph_url: str, extra_env: dict[str, str]) -> System:
-    """`./assistant up` on a fresh SQLite database, WhatsApp pointed at the local fake Graph."""
-    ports = {name: free_port() for name in ("web", "rasa", "action")}
-    run_dir, log_dir = work / "run", work / "log"
-    env = {**os.environ, **WHATSAPP, **extra_env,
-           "SUPPORT_WHATSAPP_API_URL": graph_url,
-           "SUPPORT_MODEL": str(model),
-           "SUPPORT_PORT": str(ports["web"]), "SUPPORT_RASA_PORT": str(ports["rasa"]),
-           "SUPPORT_ACTION_PORT": str(ports["action"]), "SUPPORT_RASA_TOKEN": RASA_TOKEN,
-           "SUPPORT_ADMIN_PASSWORD": ADMIN_PASSWORD, "SUPPORT_RUN_DIR": str(run_dir),
-           "SUPPORT_LOG_DIR": str(log_dir), "DATABASE_URL": f"sqlite:///{work}/support.db",
-           "SUPPORT_SHOP_DATABASE_URL": f"sqlite:///{work}/shop.db",
-           "SUPPORT_LINK_SECRET": "bench-link-secret-0123456789",
-           # every simulated customer comes from 127.0.0.1: the per-address new-chat limit
-           # would otherwise refuse all but the first 20 a minute
-           "SUPPORT_WIDGET_NEW_CHATS_PER_MINUTE": "10000"}
-    log = open(work / "assistant-up.log", "wb")
-    process = subprocess.Popen([str(ROOT / "assistant"), "up"], cwd=ROOT, env=env,
-                               stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    system = System("full", work, popen=[process], web_url=f"http://127.0.0.1:{ports['web']}",
-                    graph_secret=WHATSAPP["SUPPORT_WHATSAPP_APP_SECRET"])
-    checks = {"action-server": f"http://127.0.0.1:{ports['action']}/health",
-              "web": f"{system.web_url}/health",
-              "rasa": f"http://127.0.0.1:{ports['rasa']}/webhooks/support/"}
-    # All three start at once: each one's start-up runs from the launch to its first answer.
+def _product_env(work: Path, model: Path, graph_url: str, extra_env: dict[str, str],
+                 public_port: int, action_port: int) -> dict[str, str]:
+    """What both `./assistant up` and `./assistant cluster` are started with in a load run."""
+    return {**os.environ, **WHATSAPP,
+            "SUPPORT_WHATSAPP_API_URL": graph_url,
+            "SUPPORT_MODEL": str(model),
+            "SUPPORT_PORT": str(public_port), "SUPPORT_ACTION_PORT": str(action_port),
+            "SUPPORT_RASA_TOKEN": RASA_TOKEN, "SUPPORT_ADMIN_PASSWORD": ADMIN_PASSWORD,
+            "SUPPORT_RUN_DIR": str(work / "run"), "SUPPORT_LOG_DIR": str(work / "log"),
+            "DATABASE_URL": f"sqlite:///{work}/support.db",
+            "SUPPORT_SHOP_DATABASE_URL": f"sqlite:///{work}/shop.db",
+            "SUPPORT_LINK_SECRET": "bench-link-secret-0123456789",
+            # every simulated customer comes from 127.0.0.1: the per-address new-chat limit
+            # would otherwise refuse all but the first 20 a minute
+            "SUPPORT_WIDGET_NEW_CHATS_PER_MINUTE": "10000", **extra_env}
+
+
+def _launch(system: System, command: str, env: dict[str, str], checks: dict[str, str]) -> System:
+    """Runs `./assistant COMMAND` in a session of its own and waits for every check to answer;
+    each process's start-up runs from the launch to its first answer."""
+    log = system.work / f"assistant-{command}.log"
+    with open(log, "wb") as output:  # the child keeps its own copy of the descriptor
+        process = subprocess.Popen([str(ROOT / "assistant"), command], cwd=ROOT, env=env,
+                                   stdout=output, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
+    system.popen.append(process)
+    system.run_dir, system.checks = Path(env["SUPPORT_RUN_DIR"]), checks
     started, pending = time.monotonic(), dict(checks)
     while pending:
         if process.poll() is not None or time.monotonic() - started > 900:
-            raise RuntimeError(f"./assistant up did not start; see {work / 'assistant-up.log'}")
+            system.stop()
+            raise RuntimeError(f"./assistant {command} did not start; see {log}")
         for name, url in list(pending.items()):
             if answers(url):
                 system.startup_seconds[name] = round(time.monotonic() - started, 1)
                 del pending[name]
         time.sleep(0.2)
-    for name in checks:
-        system.processes[name] = int((run_dir / f"{name}.pid").read_text())
+    for pid_file in sorted(system.run_dir.glob("*.pid")):
+        system.processes[pid_file.stem] = int(pid_file.read_text())
     return system
+
+
+def start_full(work: Path, model: Path, graph_url: str, extra_env: dict[str, str]) -> System:
+    """`./assistant up` on a fresh SQLite database, WhatsApp pointed at the local fake Graph."""
+    ports = {name: free_port() for name in ("web", "rasa", "action")}
+    env = _product_env(work, model, graph_url, {"SUPPORT_RASA_PORT": str(ports["rasa"]),
+                                                **extra_env}, ports["web"], ports["action"])
+    system = System("full", work, web_url=f"http://127.0.0.1:{ports['web']}",
+                    graph_secret=WHATSAPP["SUPPORT_WHATSAPP_APP_SECRET"],
+                    database_url=f"sqlite+aiosqlite:///{work}/support.db")
+    return _launch(system, "up", env, {
+        "action-server": f"http://127.0.0.1:{ports['action']}/health",
+        "web": f"{system.web_url}/health",
+        "rasa": f"http://127.0.0.1:{ports['rasa']}/webhooks/support/"})
+
+
+def start_cluster(work: Path, model: Path, graph_url: str, extra_env: dict[str, str],
+                  database_url: str, redis_url: str) -> System:
+    """`./assistant cluster` on `database_url` (emptied first, with Rasa's `<db>_rasa`) and
+    `redis_url` under a key prefix of this run's own; customers come in through nginx."""
+    asyncio.run(fresh_databases(database_url))
+    public, action = free_port(), free_port()
+    web_ports, rasa_ports = [free_port(), free_port()], [free_port(), free_port()]
+    env = _product_env(work, model, graph_url, {
+        "DATABASE_URL": database_url, "SUPPORT_REDIS_URL": redis_url,
+        "SUPPORT_REDIS_PREFIX": f"benchload{os.getpid()}",
+        "SUPPORT_WEB_PORTS": ",".join(map(str, web_ports)),
+        "SUPPORT_RASA_PORTS": ",".join(map(str, rasa_ports)), **extra_env}, public, action)
+    system = System("cluster", work, web_url=f"http://127.0.0.1:{public}",
+                    graph_secret=WHATSAPP["SUPPORT_WHATSAPP_APP_SECRET"],
+                    database_url="postgresql+asyncpg:" + database_url.split(":", 1)[1])
+    checks = {"action-server": f"http://127.0.0.1:{action}/health",
+              **{f"web-{i + 1}": f"http://127.0.0.1:{port}/health"
+                 for i, port in enumerate(web_ports)},
+              **{f"rasa-{i + 1}": f"http://127.0.0.1:{port}/webhooks/support/"
+                 for i, port in enumerate(rasa_ports)},
+              "nginx": f"{system.web_url}/health"}
+    return _launch(system, "cluster", env, checks)
+
+
+async def fresh_databases(database_url: str) -> None:
+    """Drops and recreates the service's database and Rasa's `<db>_rasa` beside it, so each
+    run starts from nothing like the SQLite one does."""
+    url = make_url("postgresql+asyncpg:" + database_url.split(":", 1)[1])
+    engine = create_async_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as connection:
+            for name in (url.database, f"{url.database}_rasa"):
+                await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            await connection.execute(text(f'CREATE DATABASE "{url.database}"'))
+    finally:
+        await engine.dispose()
 
 
 def start_action_server(work: Path) -> tuple[subprocess.Popen[bytes], str, float]:

@@ -21,9 +21,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
+from sqlalchemy.exc import DBAPIError
 
 from handoff.appkeys import FANOUT, QUEUE, ROUTER, SERVICE, SETTINGS
 from handoff.config import Settings
@@ -35,6 +37,7 @@ from handoff.fanout import QUEUE_TOPIC, conversation_topic
 from handoff.rate_limit import RateLimiter
 
 CHANNEL = "widget"
+logger = logging.getLogger(__name__)
 routes = web.RouteTableDef()
 LIMITS = web.AppKey("widget_limits", dict)
 
@@ -97,30 +100,36 @@ async def _serve(request: web.Request, socket: web.WebSocketResponse, conversati
         if token:
             welcome["token"] = token
         await socket.send_json(welcome)
-        last_sent = await _send_history(request, socket, conversation.id,
-                                        after if isinstance(after, int) else 0)
+        sent = await _send_history(request, socket, conversation.id, after_id(after))
         await _send_queue(request, socket, conversation.id)
         waiting = conversation.status == ConversationStatus.WAITING.value
-        pusher = asyncio.create_task(
-            _push(request, socket, conversation.id, events, last_sent, waiting))
+        pusher = asyncio.create_task(_push(
+            request, socket, conversation.id, events, max(sent, default=after_id(after)),
+            waiting, sent))
         try:
             async for frame in socket:
                 if frame.type != WSMsgType.TEXT:
                     continue
-                await _handle(request, socket, conversation.id, frame.data)
+                await _handle(request, socket, conversation.id, frame.data, events)
         finally:
             pusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await pusher
 
 
+def after_id(after: Any) -> int:
+    return after if isinstance(after, int) else 0
+
+
 async def _send_history(request: web.Request, socket: web.WebSocketResponse,
-                        conversation_id: str, after: int) -> int:
-    last = after
+                        conversation_id: str, after: int) -> set[int]:
+    """Sends what came after `after`; returns the ids sent, so a notification of one of them
+    arriving later is not sent again (the subscription began before the history was read)."""
+    sent = set()
     for message in await request.app[SERVICE].transcript(conversation_id, after_id=after):
         await socket.send_json({"type": "message", "message": message_json(message)})
-        last = message.id
-    return last
+        sent.add(message.id)
+    return sent
 
 
 async def _send_queue(request: web.Request, socket: web.WebSocketResponse,
@@ -144,7 +153,22 @@ def still_waiting(waiting: bool, payload: dict[str, Any] | None) -> bool:
 
 
 async def _push(request: web.Request, socket: web.WebSocketResponse, conversation_id: str,
-                events: asyncio.Queue[dict[str, Any]], last_sent: int, waiting: bool) -> None:
+                events: asyncio.Queue[dict[str, Any]], last_sent: int, waiting: bool,
+                sent: set[int]) -> None:
+    """Forwards what `_forward` finds; if the database cannot be read (restarting), closes
+    the socket: the widget reconnects and resumes from the database, instead of staying on
+    a socket that would never push again (the cluster fault run found such deaf sockets)."""
+    try:
+        await _forward(request, socket, conversation_id, events, last_sent, waiting, sent)
+    except (DBAPIError, OSError) as exc:
+        logger.warning("widget push for %s stopped (%r): closing for a resume", conversation_id,
+                       exc)
+        await socket.close(code=WSCloseCode.INTERNAL_ERROR, message=b"storage unavailable")
+
+
+async def _forward(request: web.Request, socket: web.WebSocketResponse, conversation_id: str,
+                   events: asyncio.Queue[dict[str, Any]], last_sent: int, waiting: bool,
+                   sent: set[int]) -> None:
     """Forwards new customer-visible messages (never private notes) and queue moves.
 
     The queue is asked for this chat's place only while the chat waits: with thousands of
@@ -161,7 +185,6 @@ async def _push(request: web.Request, socket: web.WebSocketResponse, conversatio
                                     "eta_minutes": spot.eta_minutes})
         last_spot = current
 
-    sent: set[int] = set()
     while not socket.closed:
         batch = [await events.get()]
         while not events.empty():
@@ -194,7 +217,7 @@ async def _push(request: web.Request, socket: web.WebSocketResponse, conversatio
 
 
 async def _handle(request: web.Request, socket: web.WebSocketResponse, conversation_id: str,
-                  data: str) -> None:
+                  data: str, events: asyncio.Queue[dict[str, Any]]) -> None:
     try:
         frame = json.loads(data)
     except ValueError:
@@ -232,6 +255,13 @@ async def _handle(request: web.Request, socket: web.WebSocketResponse, conversat
     finally:
         if typing and not socket.closed:
             await socket.send_json({"type": "typing", "on": False})
+    # The message and its answers reach this socket through its own queue as well as the
+    # fan-out: a notice lost while Redis restarts must not leave the customer without the
+    # answer the ack promises (the push sends each id once).
+    for message in (result.message, *result.replies):
+        if not message.private:
+            events.put_nowait({"topic": conversation_topic(conversation_id), "type": "message",
+                               "message": message_json(message)})
     # The ids of this message's replies: a client knows when its answer is complete.
     await socket.send_json({"type": "ack", "client_message_id": client_id,
                             "message_id": result.message.id, "duplicate": result.duplicate,

@@ -123,12 +123,18 @@ async def _agent_and_id(request: web.Request) -> tuple[Agent, str]:
 
 async def _changed(request: web.Request, conversation_id: str, messages: list[Any],
                    reset_assistant: bool = False) -> web.Response:
-    """Tells every open screen about a status change; restarts the assistant if it takes over."""
+    """Tells every open screen about a status change; restarts the assistant if it takes over.
+
+    The screens hear first: restarting Rasa's tracker takes as long as Rasa is slow (up to
+    its timeout under load), and the customer should not wait that long for the close and
+    the survey. A message the customer sends meanwhile waits for the restart (the router
+    holds the conversation's lock for it), so the assistant still resumes from a known state.
+    """
     router = request.app[ROUTER]
-    if reset_assistant:
-        await router.reset_assistant(conversation_id)
     router.publish_messages(conversation_id, messages)
     router.publish_queue_changed(conversation_id)
+    if reset_assistant:
+        await router.reset_assistant(conversation_id)
     return web.json_response({"messages": [message_json(m) for m in messages]})
 
 

@@ -148,12 +148,15 @@ class MessageRouter:
         self._fanout.publish(QUEUE_TOPIC, {"type": "queue", "conversation_id": conversation_id})
 
     async def reset_assistant(self, conversation_id: str) -> None:
-        """Starts the assistant's side afresh so it resumes from a known state after a person."""
-        try:
-            await self._assistant.api("POST", f"/conversations/{conversation_id}/tracker/events",
-                                      json=[{"event": "restart"}])
-        except Exception as exc:  # the next message reaches Rasa anyway; never block a close
-            logger.warning("could not reset the assistant for %s: %r", conversation_id, exc)
+        """Starts the assistant's side afresh so it resumes from a known state after a person;
+        under the conversation's lock, so the customer's next message reaches it afterwards."""
+        async with self._locks.hold(conversation_id):
+            try:
+                await self._assistant.api(
+                    "POST", f"/conversations/{conversation_id}/tracker/events",
+                    json=[{"event": "restart"}])
+            except Exception as exc:  # the next message reaches Rasa anyway; never block a close
+                logger.warning("could not reset the assistant for %s: %r", conversation_id, exc)
 
     async def handle_incoming(
         self, conversation_id: str, text: str, source_id: str | None, channel: str,

@@ -58,7 +58,7 @@ def test_nginx_accepts_the_rendered_configuration(tmp_path: Path) -> None:
     conf.write_text(cluster_config().nginx_conf(
         "127.0.0.1:18080", ["127.0.0.1:18081", "127.0.0.1:18082"], tmp_path, tmp_path))
     text = conf.read_text()
-    assert "server 127.0.0.1:18081 max_fails=1" in text
+    assert "server 127.0.0.1:18081 max_fails=0;" in text
     assert not re.search(r"@[A-Z_]+@", "\n".join(
         line for line in text.splitlines() if not line.lstrip().startswith("#")))
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"

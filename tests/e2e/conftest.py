@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import unused_port
+from tests.processes import Launch, crash, stop
 
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN_EMAIL, ADMIN_PASSWORD = "admin@localhost", "e2e-admin-password"
@@ -38,25 +39,38 @@ class RunningSystem:
     log_dir: Path
     output: list[str] = field(default_factory=list)
     reader: threading.Thread | None = None
+    launches: dict[str, Launch] = field(default_factory=dict)  # how each killed one started
+    restarted: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def pid(self, name: str) -> int:
         return int((self.run_dir / f"{name}.pid").read_text())
 
+    def alive(self, name: str) -> bool:
+        try:
+            os.kill(self.pid(name), 0)
+        except (FileNotFoundError, ProcessLookupError):
+            return False
+        return True
+
     def kill(self, name: str) -> None:
-        """Stops one process the way a crash would."""
+        """Stops one process the way a crash would (kill -9)."""
         pid = self.pid(name)
-        os.kill(pid, signal.SIGKILL)
+        self.launches[name] = Launch.of(pid)
+        crash(pid)
+
+    def restart(self, name: str) -> None:
+        """Starts a killed process again as it was, as a supervisor would; `stop` stops it."""
+        # after `./assistant` dropped the dead one's pid file (it would remove a new one)
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                return
+        while (self.run_dir / f"{name}.pid").exists() and time.monotonic() < deadline:
             time.sleep(0.1)
-        raise AssertionError(f"{name} did not die")
+        process = self.launches[name].start(self.log_dir / f"{name}.log")
+        self.restarted.append(process)
+        (self.run_dir / f"{name}.pid").write_text(f"{process.pid}\n")
 
     def stop(self) -> int:
-        """Ctrl-C, as a person would; returns the exit code."""
+        """Ctrl-C, as a person would (and a stop of what was restarted); returns the exit code."""
+        stop(self.restarted)
         self.process.send_signal(signal.SIGINT)
         code = self.process.wait(timeout=120)
         if self.reader is not None:

@@ -13,20 +13,20 @@ import asyncio
 import json
 import os
 import shutil
-import signal
 import time
 import uuid
 import zlib
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+from playwright.sync_api import Page, expect
 
 from tests.conftest import unused_port
 from tests.e2e.conftest import ADMIN_PASSWORD, RunningSystem, launch
 from tests.e2e.http import Response, call
+from tests.e2e.test_console_browser import browser, page  # noqa: F401
 from tests.throwaway import PG_BIN, ThrowawayPostgres, ThrowawayRedis
 
 pytestmark = [
@@ -118,13 +118,6 @@ class Customer:
 
     def assert_nothing_lost(self) -> None:
         assert self.stored() == self.sent  # each once, in the order sent
-
-
-def _descendants(pid: int) -> list[int]:
-    children: list[int] = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        children += [int(c) for c in (task / "children").read_text().split()]
-    return [grandchild for child in children for grandchild in [child, *_descendants(child)]]
 
 
 def texts(result: dict[str, Any]) -> str:
@@ -228,6 +221,68 @@ async def test_a_killed_web_instance_loses_no_widget_message(cluster: Cluster) -
             await chat["session"].close()
 
 
+def _answers(url: str, limit: float = 120) -> None:
+    """Waits (bounded) until a restarted web service answers its health check."""
+    deadline = time.monotonic() + limit
+    while True:
+        try:
+            if call("GET", url, timeout=2).status == 200:
+                return
+        except OSError:
+            pass
+        assert time.monotonic() < deadline, f"{url} did not answer within {limit:.0f}s"
+        time.sleep(0.2)
+
+
+def _screen(widget: Page) -> list[tuple[str, str, str]]:
+    """Every bubble of the widget's log, in order: (message id, kind, text)."""
+    return [tuple(row) for row in widget.eval_on_selector_all(  # type: ignore[misc]
+        ".sw-log li", "items => items.map(i => [i.dataset.id || '', i.className, i.textContent])")]
+
+
+def test_the_widget_in_a_browser_moves_to_the_other_instance_when_its_own_dies(
+    cluster: Cluster, page: Page  # noqa: F811
+) -> None:
+    """Nothing lost, in a real browser: the widget's socket is on web-2 (web-1 is down when it
+    opens), web-1 comes back, web-2 is killed; the widget reconnects through nginx to web-1 and
+    shows every stored message once, in the stored order — before and after a reload."""
+    if cluster.system.alive("web-1"):
+        cluster.system.kill("web-1")
+    page.goto(f"{cluster.url}/demo")
+    page.click(".sw-launcher")
+    for text, answer in (("hi", "virtual assistant"), ("where is my order?", "order number")):
+        page.fill(".sw-form textarea", text)
+        page.keyboard.press("Enter")
+        expect(page.locator(".sw-assistant").last).to_contain_text(answer)
+    before = _screen(page)
+
+    cluster.system.restart("web-1")
+    _answers(f"http://127.0.0.1:{cluster.system.launches['web-1'].env['SUPPORT_PORT']}/health")
+    cluster.system.kill("web-2")
+    page.fill(".sw-form textarea", "#a10001")
+    page.keyboard.press("Enter")
+    expect(page.locator(".sw-assistant").last).to_contain_text("email", timeout=60_000)
+    expect(page.locator(".sw-pending")).to_have_count(0)
+
+    saved = json.loads(page.evaluate("localStorage.getItem('support-widget:' + location.origin)"))
+    # at once, through nginx, to the one instance left
+    stored = call("GET", f"{cluster.url}/api/conversations/{saved['conversation_id']}/messages",
+                  headers={"Authorization": f"Bearer {saved['token']}"})
+    assert stored.status == 200, stored.body
+    expected = [(str(m["id"]), "sw-" + ("activity" if m["type"] == "activity" else m["author"]))
+                for m in stored.body["messages"]]
+    shown = _screen(page)
+    assert shown[:len(before)] == before  # the history stayed on the screen
+    assert [(id_, kind) for id_, kind, _ in shown] == expected  # each stored message once
+    assert [text for _, kind, text in shown if kind == "sw-customer"] == [
+        "hi", "where is my order?", "#a10001"]
+
+    page.reload()
+    page.click(".sw-launcher")
+    expect(page.locator(".sw-log li")).to_have_count(len(expected))
+    assert _screen(page) == shown  # read back from the database by web-1: the same
+
+
 def test_with_redis_down_customers_are_answered_and_nothing_is_lost(cluster: Cluster) -> None:
     """Nothing lost: with Redis down every message is stored once and answered — by the
     assistant, or (Rasa's lock store is in Redis) by the clear "connecting you to a person"."""
@@ -269,8 +324,6 @@ def test_action_server_killed_inside_a_form_gives_a_clear_reply(cluster: Cluster
     customer = Customer(cluster.url)
     assert "order number" in texts(customer.say("where is my order?")).lower()
     # the server and its worker processes, as when the machine's OOM killer takes them all
-    for pid in _descendants(cluster.system.pid("action-server")):
-        os.kill(pid, signal.SIGKILL)
     cluster.system.kill("action-server")
     result = customer.say("#a10001")
     assert result["status"] == "waiting"

@@ -9,8 +9,9 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from handoff.app import create_app
-from handoff.appkeys import AGENTS
+from handoff.appkeys import AGENTS, FANOUT, ROUTER
 from handoff.config import Settings
+from handoff.fanout import conversation_topic
 from tests.conftest import RASA_TOKEN, FakeRasa
 from tests.handoff.test_http_api import send, start, transcript
 
@@ -62,6 +63,43 @@ async def escalated(client: Client) -> tuple[str, dict[str, str]]:
     body = await (await send(client, cid, auth, text="human please")).json()
     assert body["status"] == "waiting"
     return cid, auth
+
+
+async def test_the_customer_sees_the_close_while_the_assistant_is_still_restarting(
+    aiohttp_client: Any, app_client: Client, fake_rasa: FakeRasa
+) -> None:
+    """Rasa's tracker restart can take as long as Rasa is slow: the close and the survey
+    reach the customer's screen first, and a message sent meanwhile is routed after it."""
+    admin = await log_in(aiohttp_client, app_client, *ADMIN)
+    cid, auth = await escalated(app_client)
+    assert (await admin.call("POST", f"/console/api/conversations/{cid}/claim"))[0] == 200
+    fake_rasa.tracker_gate = asyncio.Event()
+    async with app_client.app[FANOUT].subscribe(conversation_topic(cid)) as events:
+        closing = asyncio.create_task(admin.call(
+            "POST", f"/console/api/conversations/{cid}/resolve", {"resolution_code": "answered"}))
+        shown: list[dict[str, Any]] = []
+        while not any("buttons" in (m.get("payload") or {}) for m in shown):
+            event = await asyncio.wait_for(events.get(), 10)
+            if event.get("type") == "message":
+                shown.append(event["message"])
+        assert any("resolved" in (m.get("payload") or {}) for m in shown)
+        assert fake_rasa.tracker_events == [] and not closing.done()  # Rasa still restarting
+        restarts_seen: list[int] = []  # by Rasa when the customer's message reaches it
+        fake_rasa.reply = lambda text: (restarts_seen.append(len(fake_rasa.tracker_events)),
+                                        [{"text": f"echo: {text}"}])[1]
+        question = asyncio.create_task(send(app_client, cid, auth, text="one more question"))
+        locks, asked = app_client.app[ROUTER]._locks, len(fake_rasa.received)
+
+        async def held_back_or_asked() -> None:  # queued behind the restart, or (wrongly) at Rasa
+            while locks._users.get(cid, 0) < 2 and len(fake_rasa.received) == asked:
+                await asyncio.sleep(0.01)
+
+        await asyncio.wait_for(held_back_or_asked(), 10)
+        fake_rasa.tracker_gate.set()
+        assert (await closing)[0] == 200
+        assert (await question).status == 200
+    assert fake_rasa.tracker_events == [(cid, [{"event": "restart"}])]
+    assert restarts_seen == [1]  # the message reached Rasa after its restart, not before
 
 
 async def test_login_needs_the_right_password_and_is_rate_limited(app_client: Client) -> None:

@@ -7,8 +7,9 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
+from sqlalchemy.exc import DBAPIError
 
-from handoff.appkeys import ROUTER, SERVICE
+from handoff.appkeys import FANOUT, ROUTER, SERVICE
 from tests.conftest import FakeRasa
 from tests.handoff.test_console import ADMIN, app_client, log_in  # noqa: F401  (fixture)
 
@@ -124,6 +125,63 @@ async def test_notifications_out_of_order_lose_nothing_and_repeat_nothing(
     router.publish_messages(cid, [third])
     assert (await until(socket, "message"))["message"]["id"] == third.id  # nothing repeated
     await socket.close()
+
+
+async def test_a_message_in_the_history_is_not_sent_again_when_its_notice_comes_late(
+    app_client: Client,  # noqa: F811
+) -> None:
+    """Found by the cluster fault run: a widget resuming after its instance died subscribed,
+    then read the history; the notice of a message stored meanwhile came after, and the
+    message went out twice on the one socket."""
+    first, welcome = await hello(app_client)
+    cid, token = welcome["conversation_id"], welcome["token"]
+    await first.close()
+    service, router = app_client.app[SERVICE], app_client.app[ROUTER]
+    stored = await service.add_system_message(cid, "stored while the widget reconnected")
+    socket, _ = await hello(app_client, conversation_id=cid, token=token, after=0)
+    assert (await until(socket, "message"))["message"]["id"] == stored.id  # in the history
+    router.publish_messages(cid, [stored])  # its notice, late
+    following = await service.add_system_message(cid, "next")
+    router.publish_messages(cid, [following])
+    assert (await until(socket, "message"))["message"]["id"] == following.id  # not `stored`
+    await socket.close()
+
+
+async def test_the_answer_reaches_the_socket_even_if_its_notice_is_lost(
+    app_client: Client, monkeypatch: pytest.MonkeyPatch  # noqa: F811
+) -> None:
+    """Found by the cluster fault run: a notice published while Redis restarted reached no
+    one, and the widget waited for the answer its ack promised."""
+    socket, _ = await hello(app_client)
+    monkeypatch.setattr(app_client.app[FANOUT], "publish", lambda topic, event: None)
+    await socket.send_json({"type": "message", "text": "hi", "client_message_id": "c1"})
+    ack = await until(socket, "ack")
+    reply = await until(socket, "message", author="assistant")
+    assert ack["reply_ids"] == [reply["message"]["id"]]
+    await socket.close()
+
+
+async def test_a_push_that_cannot_read_the_database_closes_the_socket_for_a_resume(
+    app_client: Client, monkeypatch: pytest.MonkeyPatch  # noqa: F811
+) -> None:
+    """Found by the cluster fault run: when PostgreSQL restarted, the push died and the socket
+    stayed open without ever pushing again; closing it makes the widget resume."""
+    socket, welcome = await hello(app_client)
+    cid, token = welcome["conversation_id"], welcome["token"]
+    service, router = app_client.app[SERVICE], app_client.app[ROUTER]
+    stored = await service.add_system_message(cid, "stored while the database restarts")
+
+    async def restarting(*args: Any, **kwargs: Any) -> Any:
+        raise DBAPIError("SELECT", {}, ConnectionError("the database is restarting"))
+
+    monkeypatch.setattr(service, "transcript", restarting)
+    router.publish_messages(cid, [stored])
+    closed = await socket.receive(timeout=10)
+    assert closed.type == aiohttp.WSMsgType.CLOSE and closed.data == 1011
+    monkeypatch.undo()
+    again, _ = await hello(app_client, conversation_id=cid, token=token, after=0)
+    assert (await until(again, "message"))["message"]["id"] == stored.id  # nothing lost
+    await again.close()
 
 
 async def test_queue_position_updates_while_waiting(

@@ -1,0 +1,253 @@
+"""Faults under load: each kind of process of `./assistant cluster` is killed and restarted
+once while customers keep chatting, and each fault's recovery and losses are reported.
+
+    .venv/app/bin/python -m bench.load.faults [--customers 20] [--phase 90] [--out DIR]
+
+The cluster runs on a PostgreSQL and a Redis of the run's own (tests/throwaway.py), so they
+can be crashed and restarted without touching the machine's shared servers. After a warm-up,
+one phase per fault: `--customers` customers (widget and WhatsApp, agents on the console,
+the load generator's mix through nginx) chat for `--phase` seconds; `--lead` seconds in, the
+fault is injected and the process started again the way a supervisor (systemd's
+`Restart=always`) would, with the command line and environment it had:
+
+- web-1, rasa-1: kill -9, then started again;
+- action-server: kill -9 of the server and its workers, then started again;
+- PostgreSQL: an immediate stop (the postmaster and every backend quit at once, no
+  checkpoint: crash recovery at the next start; a kill -9 of the postmaster alone would
+  leave its backends running), then started again;
+- Redis: kill -9, then started again (it keeps nothing on disk, like a crashed cache).
+
+Per fault: seconds from the fault until every customer was answered again (each one got the
+answer to a message sent after the fault), seconds until the process answered its health
+check again, and — checked message by message, as in the load run — messages lost or
+duplicated, plus errors, reconnects and resends. Writes DIR/cluster-faults.json and .md.
+Asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import os
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+from bench.load import customers as c
+from bench.load.drive import FullSystemLoad, run_level, warm_up
+from bench.load.systems import WHATSAPP, System, answers, project_model, start_cluster
+from tests.processes import Launch, crash, stop
+from tests.throwaway import ThrowawayPostgres, ThrowawayRedis
+
+RESULTS = Path(__file__).resolve().parents[1] / "results"
+FAULTS = ("web-1", "rasa-1", "action-server", "postgresql", "redis")
+
+
+class Supervisor:
+    """Starts a killed process again as it was (command line, environment, folder, log)."""
+
+    def __init__(self, system: System) -> None:
+        self.system = system
+        self.started: list[subprocess.Popen[bytes]] = []
+
+    def kill_and_restart(self, name: str) -> float:
+        """kill -9 of the process (with its children); returns seconds until it answers
+        its health check again."""
+        assert self.system.run_dir is not None
+        pid = self.system.processes[name]
+        launch = Launch.of(pid)
+        crash(pid)
+        killed_at = time.monotonic()
+        pid_file = self.system.run_dir / f"{name}.pid"
+        # `./assistant cluster` notices the death and removes the pid file; only then is a
+        # new one written (else it would remove the new one)
+        while pid_file.exists() and self._supervised(pid) and time.monotonic() - killed_at < 10:
+            time.sleep(0.1)
+        log = Path(launch.env.get("SUPPORT_LOG_DIR", str(self.system.work))) / f"{name}.log"
+        process = launch.start(log)
+        self.started.append(process)
+        pid_file.write_text(f"{process.pid}\n")
+        self.system.processes[name] = process.pid
+        while not answers(self.system.checks[name]):
+            if process.poll() is not None or time.monotonic() - killed_at > 900:
+                raise RuntimeError(f"{name} did not start again; see {log}")
+            time.sleep(0.2)
+        return time.monotonic() - killed_at
+
+    def _supervised(self, pid: int) -> bool:
+        """Whether `./assistant` started it (a process this run restarted has no one else)."""
+        return all(process.pid != pid for process in self.started)
+
+    def stop(self) -> None:
+        stop(self.started)
+
+
+def restart_database(postgres: ThrowawayPostgres) -> float:
+    began = time.monotonic()
+    postgres.stop("immediate")
+    postgres.start()
+    return time.monotonic() - began
+
+
+def restart_redis(redis: ThrowawayRedis) -> float:
+    began = time.monotonic()
+    redis.stop()  # SIGKILL
+    redis.start()
+    return time.monotonic() - began
+
+
+def recovery(record: c.Record, customers: int, fault_at: float) -> tuple[float | None, list[int]]:
+    """Seconds from the fault until the last customer was answered for a message sent after
+    it, and the customers never answered again within the phase."""
+    firsts: dict[int, float] = {}
+    for index in range(customers):
+        after = [answered for sent, answered in record.answered.get(index, []) if sent >= fault_at]
+        if after:
+            firsts[index] = min(after)
+    missing = [i for i in range(customers) if i not in firsts]
+    if not firsts or missing:
+        return None, missing
+    return round(max(firsts.values()) - fault_at, 1), []
+
+
+def fault_phase(name: str, inject: Callable[[], float], customers: int, lead: float,
+                phase: float) -> Callable[[c.Record], Coroutine[Any, Any, dict[str, Any]]]:
+    """What runs beside the customers in one phase: the fault after `lead` seconds, then a
+    look at who has been answered again, until all have or the phase is over."""
+
+    async def during(record: c.Record) -> dict[str, Any]:
+        began = time.perf_counter()
+        await asyncio.sleep(lead)
+        fault_at = time.perf_counter()
+        print(f"==> fault: {name}", flush=True)
+        back = await asyncio.get_running_loop().run_in_executor(None, inject)
+        seconds, missing = recovery(record, customers, fault_at)
+        while seconds is None and time.perf_counter() < began + phase:
+            await asyncio.sleep(0.5)
+            seconds, missing = recovery(record, customers, fault_at)
+        return {"fault": name, "process_back_seconds": round(back, 1),
+                "answered_again_seconds": seconds, "customers_not_answered_again": missing}
+
+    return during
+
+
+async def main_async(args: argparse.Namespace) -> dict[str, Any]:
+    work = Path(tempfile.mkdtemp(prefix="bench-faults-"))
+    graph = c.FakeGraph(WHATSAPP["SUPPORT_WHATSAPP_ACCESS_TOKEN"])
+    runner, graph_url = await graph.start()
+    postgres, redis = ThrowawayPostgres(), ThrowawayRedis()
+    postgres.start()
+    redis.start()
+    loop = asyncio.get_running_loop()
+    system: System | None = None
+    supervisor: Supervisor | None = None
+    try:
+        model = await loop.run_in_executor(None, project_model)
+        (work / "cluster").mkdir()
+        system = await loop.run_in_executor(
+            None, start_cluster, work / "cluster", model, graph_url,
+            {"SUPPORT_REROUTE_EVERY_SECONDS": "2"},
+            f"postgresql://postgres@127.0.0.1:{postgres.port}/support", redis.url)
+        supervisor = Supervisor(system)
+        load = FullSystemLoad(system, graph)
+        await load.setup()
+        await warm_up(system, load)
+        injections: dict[str, Callable[[], float]] = {
+            "web-1": lambda: supervisor.kill_and_restart("web-1"),  # type: ignore[union-attr]
+            "rasa-1": lambda: supervisor.kill_and_restart("rasa-1"),  # type: ignore[union-attr]
+            "action-server": lambda: supervisor.kill_and_restart(  # type: ignore[union-attr]
+                "action-server"),
+            "postgresql": lambda: restart_database(postgres),
+            "redis": lambda: restart_redis(redis),
+        }
+        phases = []
+        for name in args.faults:
+            print(f"==> {name}: {args.customers} customers for {args.phase:.0f}s", flush=True)
+            outcome = await run_level(system, args.customers, args.phase, load, fault_phase(
+                name, injections[name], args.customers, args.lead, args.phase))
+            phases.append(outcome)
+            print(json.dumps({k: outcome[k] for k in ("during", "errors", "lost",
+                                                        "duplicated")})[:800], flush=True)
+        return {"when": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                "machine": {"cpus": os.cpu_count()}, "customers": args.customers,
+                "phase_seconds": args.phase, "lead_seconds": args.lead,
+                "startup_seconds": system.startup_seconds, "phases": phases}
+    finally:
+        if system is not None:
+            system.stop()
+        if supervisor is not None:
+            supervisor.stop()
+        redis.stop()
+        postgres.destroy()
+        await runner.cleanup()
+
+
+def markdown(result: dict[str, Any]) -> str:
+    intro = (f"{result['customers']} customers (widget and WhatsApp, agents on the console) "
+             f"chat through nginx for {result['phase_seconds']:.0f} s per fault; the fault "
+             f"comes {result['lead_seconds']:.0f} s in. *Answered again*: seconds from the "
+             "fault until every customer had the answer to a message sent after it. *Back*: "
+             "seconds until the killed process answered its health check again (PostgreSQL, "
+             "Redis: the restart until they accepted connections). *Duplicated*: a message "
+             "stored twice, sent twice on one socket, or delivered twice to WhatsApp. "
+             "*Repeated after reconnect*: messages a widget's new socket sent again after a "
+             "reconnect; the protocol has clients drop an id already shown, and the widget "
+             "does (the cluster browser test checks its screen), so they are counted apart.")
+    title = (f"# Faults under load: `./assistant cluster` ({result['when']}, "
+             f"{result['machine']['cpus']} cores)")
+    out = [title, "", intro, "",
+           ("| fault | answered again (s) | back (s) | lost | duplicated | errors | reconnects "
+            "| resent | repeated after reconnect | turns | turns/s | load avg (1 min) | "
+            "CPU s / 1000 turns |"),
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for phase in result["phases"]:
+        during = phase["during"]
+        again = during["answered_again_seconds"]
+        if again is None:
+            again = f"not within the phase ({len(during['customers_not_answered_again'])} not)"
+        out.append(
+            f"| {during['fault']} | {again} | {during['process_back_seconds']} | "
+            f"{len(phase['lost'])} | {len(phase['duplicated'])} | "
+            f"{sum(phase['errors'].values())} | {phase['reconnects']} | {phase['resent']} | "
+            f"{phase.get('repeated_after_reconnect', '-')} | "
+            f"{phase['turns']} | {phase['turns_per_second']} | "
+            f"{phase['load_average_1_5_15'][0]} | "
+            f"{round(sum(phase['cpu_seconds_per_1000_turns'].values()), 1)} |")
+    problems = [(p["during"]["fault"], kind, item) for p in result["phases"]
+                for kind in ("lost", "duplicated") for item in p[kind]]
+    problems += [(p["during"]["fault"], "error", f"{n} × {e}") for p in result["phases"]
+                 for e, n in p["errors"].items()]
+    if problems:
+        out += ["", "What went wrong, per fault:", ""]
+        out += [f"- {fault}: {kind}: {item}" for fault, kind, item in problems[:60]]
+    return "\n".join(out) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--customers", type=int, default=20)
+    parser.add_argument("--phase", type=float, default=90.0, help="seconds of load per fault")
+    parser.add_argument("--lead", type=float, default=20.0,
+                        help="seconds of load before the fault")
+    parser.add_argument("--faults", default=",".join(FAULTS), type=lambda s: s.split(","),
+                        help=f"which, in order (default: all of {', '.join(FAULTS)})")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    unknown = set(args.faults) - set(FAULTS)
+    if unknown:
+        parser.error(f"unknown faults {sorted(unknown)}: choose from {', '.join(FAULTS)}")
+    result = asyncio.run(main_async(args))
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "cluster-faults.json").write_text(json.dumps(result, indent=2) + "\n")
+    (args.out / "cluster-faults.md").write_text(markdown(result))
+    print(markdown(result))
+
+
+if __name__ == "__main__":
+    main()
