@@ -7,6 +7,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import asyncpg
 from aiohttp import web
 from sqlalchemy.exc import DBAPIError
 
@@ -19,6 +20,14 @@ logger = logging.getLogger(__name__)
 MAX_BODY_BYTES = 64 * 1024
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+# The storage is (briefly) unavailable: a 503 with Retry-After, so platforms and widgets send
+# again, not a 500. asyncpg raises some of these unwrapped while a new connection is made:
+# "not yet accepting connections" during a restart's recovery, "terminating connection due
+# to administrator command" while it stops (the cluster fault run saw both as 500s).
+STORAGE_DOWN: tuple[type[BaseException], ...] = (
+    DBAPIError, OSError, asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.PostgresConnectionError)
 
 
 class BadRequest(ConversationError):
@@ -67,7 +76,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if exc.status < 400:
             raise
         return error_body(exc.status, exc.reason)
-    except (DBAPIError, OSError) as exc:  # the database is restarting or out of reach
+    except STORAGE_DOWN as exc:  # the database is restarting or out of reach
         logger.warning("storage unavailable on %s %s: %r", request.method, request.path, exc)
         response = error_body(503, "the service cannot reach its storage right now; send the "
                                    "same request again (a message with the same "

@@ -4,6 +4,7 @@ everywhere, and each background job runs on exactly one instance at a time."""
 from __future__ import annotations
 
 import asyncio
+import secrets
 import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -399,3 +400,27 @@ async def test_whatsapp_webhooks_on_a_third_instance_reach_the_agent_and_go_out_
     assert len(graph.sent) == len(sent)  # each delivery went out once
     bodies = [(b.get("text") or {}).get("body") for b in graph.sent]
     assert bodies.count("Hello, I am here to help") == 1
+
+
+async def test_a_conversation_lock_is_renewed_while_held_and_freed_soon_after_its_holder_dies(
+) -> None:
+    from handoff.redis_backplane import RedisLocks
+    redis = Redis.from_url(REDIS_URL)
+    prefix = f"t{secrets.token_hex(4)}"
+    locks = RedisLocks(redis, prefix, ttl_ms=300, wait_seconds=5)
+    key = f"{prefix}:lock:c1"
+    try:
+        async with locks.hold("c1"):
+            await asyncio.sleep(1.0)  # > 3 lifetimes: only renewal keeps it
+            assert await redis.get(key) is not None
+            ttl = await redis.pttl(key)
+            assert 0 < ttl <= 300
+        assert await redis.get(key) is None  # released at the end
+        # A holder that dies (its renewal task gone with it) leaves a lock that expires:
+        await redis.set(key, "dead-instance", px=300)
+        assert not await redis.set(key, "someone-else", nx=True)  # held
+        async with locks.hold("c1"):  # within wait_seconds (else LockTimeout): it expired
+            assert await redis.get(key) not in (None, b"dead-instance")
+    finally:
+        await redis.delete(key)
+        await redis.aclose()
