@@ -103,7 +103,7 @@ def test_agent_finds_contacts_in_any_script_and_pages_through_them(
     name = results.first.locator("a")
     expect(name).to_have_text("דנה לוי")
     expect(name).to_have_attribute("dir", "auto")
-    assert name.evaluate("e => getComputedStyle(e).direction") == "rtl"  # laid out right to left
+    expect(name).to_have_css("direction", "rtl")  # laid out right to left
     expect(results.first).to_contain_text(str(HISTORY))  # how many conversations
     search_for(page, "054-123 4567")  # the phone, typed the national way
     expect(results).to_have_count(1)

@@ -31,9 +31,11 @@ def test_customer_chats_reloads_and_keeps_the_conversation(
     say(page, "שלום, איפה ההזמנה שלי?")
     hebrew = page.locator(".sw-customer", has_text="שלום")
     expect(hebrew).to_have_attribute("dir", "auto")
-    assert hebrew.evaluate("node => getComputedStyle(node).direction") == "rtl"
+    # an auto-retrying check: the waiting bubble is replaced by the stored one when the
+    # message is confirmed, and a one-shot evaluate could land on the detached one ('')
+    expect(hebrew).to_have_css("direction", "rtl")
     english = page.locator(".sw-customer", has_text="hello")
-    assert english.evaluate("node => getComputedStyle(node).direction") == "ltr"
+    expect(english).to_have_css("direction", "ltr")
     expect(page.locator(".sw-assistant")).to_have_count(2)
 
     page.reload()
