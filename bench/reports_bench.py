@@ -19,7 +19,6 @@ import argparse
 import asyncio
 import json
 import os
-import statistics
 import sys
 import time
 from datetime import date, datetime, timedelta, timezone
@@ -27,18 +26,14 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import aiohttp
-from aiohttp.test_utils import TestServer
 from sqlalchemy import func, select, text
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.console_http import logged_in, time_get  # noqa: E402
 from bench.report_history import fill  # noqa: E402
 from handoff import migrate  # noqa: E402
-from handoff.app import create_app  # noqa: E402
-from handoff.appkeys import AGENTS  # noqa: E402
-from handoff.config import Settings  # noqa: E402
 from handoff.conversations.models import Conversation  # noqa: E402
 from handoff.db import create_engine  # noqa: E402
 from handoff.reports.metrics import daily_query, median_query, tally_queries  # noqa: E402
@@ -47,7 +42,6 @@ from handoff.reports.range import ReportRange  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 END = datetime(2026, 11, 1, tzinfo=timezone.utc)
-PASSWORD = "bench-password-1"
 TARGET_MS = 300
 
 
@@ -100,54 +94,20 @@ async def plans(url: str, r: ReportRange) -> dict[str, list[str]]:
 
 
 async def time_dashboard(url: str, runs: int) -> dict[str, Any]:
-    settings = Settings(database_url=url, rasa_url="http://127.0.0.1:1", rasa_token="bench",
-                        action_server_url="http://127.0.0.1:1", admin_password=PASSWORD)
-    server = TestServer(create_app(settings))
-    await server.start_server()
     results: dict[str, Any] = {}
-    try:
-        agents = server.app[AGENTS]
-        if not any(a.email == "manager@bench.example" for a in await agents.all()):
-            await agents.create("manager@bench.example", "Manager", PASSWORD, role="manager")
-        async with aiohttp.ClientSession(base_url=str(server.make_url("")),
-                                         cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
-            login = await http.post("/console/api/login",
-                                    json={"email": "manager@bench.example", "password": PASSWORD})
-            assert login.status == 200, await login.text()
-            last = (END - timedelta(seconds=1)).date()
-            month, year = last - timedelta(days=29), last - timedelta(days=364)
-            # the dashboard as it opens (unfiltered), and filtered by a channel: a filtered
-            # report sums the tallies of its conversations instead of the per-day sums
-            ranges = {"30_days": (month, ""), "whole_year": (year, ""),
-                      "30_days_widget": (month, "&channel=widget"),
-                      "whole_year_widget": (year, "&channel=widget")}
-            for name, (first, slice_) in ranges.items():
-                path = f"/console/api/reports?from={first}&to={last}{slice_}"
-                body: dict[str, Any] = {}
-                for _ in range(2):  # warm-up: connection pool, page cache
-                    body = await (await http.get(path)).json()
-                times, cpu = [], []
-                for _ in range(runs):
-                    started, cpu_started = time.perf_counter(), time.process_time()
-                    response = await http.get(path)
-                    body = await response.json()
-                    times.append((time.perf_counter() - started) * 1000)
-                    cpu.append((time.process_time() - cpu_started) * 1000)
-                    assert response.status == 200, body
-                times.sort()
-                cpu.sort()
-                results[name] = {
-                    "runs": runs, "conversations": body["summary"]["conversations"],
-                    "p50_ms": round(statistics.median(times), 1),
-                    "p95_ms": round(times[max(0, round(0.95 * runs) - 1)], 1),
-                    "max_ms": round(times[-1], 1),
-                    # CPU this process used (SQLite runs in it; PostgreSQL's own is not counted):
-                    # what a request costs when it does not wait for a busy machine's cores
-                    "cpu_p50_ms": round(statistics.median(cpu), 1),
-                    "cpu_p95_ms": round(cpu[max(0, round(0.95 * runs) - 1)], 1)}
-                print(url.split(":")[0], name, results[name], flush=True)
-    finally:
-        await server.close()
+    async with logged_in(url, "manager@bench.example", "manager") as http:
+        last = (END - timedelta(seconds=1)).date()
+        month, year = last - timedelta(days=29), last - timedelta(days=364)
+        # the dashboard as it opens (unfiltered), and filtered by a channel: a filtered
+        # report sums the tallies of its conversations instead of the per-day sums
+        ranges = {"30_days": (month, ""), "whole_year": (year, ""),
+                  "30_days_widget": (month, "&channel=widget"),
+                  "whole_year_widget": (year, "&channel=widget")}
+        for name, (first, slice_) in ranges.items():
+            body, timing = await time_get(
+                http, f"/console/api/reports?from={first}&to={last}{slice_}", runs)
+            results[name] = {"conversations": body["summary"]["conversations"], **timing}
+            print(url.split(":")[0], name, results[name], flush=True)
     return results
 
 
