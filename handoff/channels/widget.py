@@ -25,7 +25,6 @@ import logging
 from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
-from sqlalchemy.exc import DBAPIError
 
 from handoff.appkeys import FANOUT, QUEUE, ROUTER, SERVICE, SETTINGS
 from handoff.config import Settings
@@ -34,6 +33,7 @@ from handoff.conversations.message_text import clean_message_text
 from handoff.conversations.models import Conversation, ConversationStatus
 from handoff.conversations.views import message_json
 from handoff.fanout import QUEUE_TOPIC, conversation_topic
+from handoff.http import STORAGE_DOWN
 from handoff.rate_limit import RateLimiter
 
 CHANNEL = "widget"
@@ -160,7 +160,7 @@ async def _push(request: web.Request, socket: web.WebSocketResponse, conversatio
     a socket that would never push again (the cluster fault run found such deaf sockets)."""
     try:
         await _forward(request, socket, conversation_id, events, last_sent, waiting, sent)
-    except (DBAPIError, OSError) as exc:
+    except STORAGE_DOWN as exc:  # the same errors the HTTP edge answers with 503
         logger.warning("widget push for %s stopped (%r): closing for a resume", conversation_id,
                        exc)
         await socket.close(code=WSCloseCode.INTERNAL_ERROR, message=b"storage unavailable")
