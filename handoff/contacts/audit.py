@@ -25,11 +25,10 @@ from handoff.contacts.models import AuditAction, AuditEntry
 from handoff.contacts.service import MAX_CONTACT_ID
 from handoff.http import BadRequest
 from handoff.pagination import encode_cursor
+from handoff.spreadsheet import safe_cell
 
 CSV_BATCH = 500
 CSV_COLUMNS = ("id", "at", "action", "actor_id", "actor_name", "contact_id", "details")
-# A spreadsheet runs a cell starting with one of these as a formula.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass(frozen=True)
@@ -131,12 +130,7 @@ def _csv_row(entry: dict[str, Any]) -> list[str]:
     cells = [entry[column] for column in CSV_COLUMNS[:-1]]
     cells.append(json.dumps(entry["details"], ensure_ascii=False, sort_keys=True)
                  if entry["details"] is not None else None)
-    return ["" if cell is None else _inert(str(cell)) for cell in cells]
-
-
-def _inert(cell: str) -> str:
-    """A cell a spreadsheet shows as text, never runs: a leading formula character is quoted."""
-    return f"'{cell}" if cell.startswith(_FORMULA_START) else cell
+    return [safe_cell(None if cell is None else str(cell)) for cell in cells]
 
 
 def _csv_lines(rows: list[Any]) -> str:

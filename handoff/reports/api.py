@@ -19,6 +19,7 @@ from handoff.conversations.models import utcnow
 from handoff.http import BadRequest, Unauthorized
 from handoff.reports.metrics import Reports
 from handoff.reports.range import ReportRange, parse_range
+from handoff.spreadsheet import safe_cell
 
 routes = web.RouteTableDef()
 
@@ -82,13 +83,6 @@ async def live(request: web.Request) -> web.Response:
                               "at": now.isoformat()})
 
 
-def _cell(value: Any) -> Any:
-    """Text a spreadsheet would run as a formula is quoted (customers' questions end up here)."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return "" if value is None else value
-
-
 @routes.get("/console/api/reports/{table}.csv")
 async def report_csv(request: web.Request) -> web.Response:
     """One table as CSV, with the same numbers and filters as the JSON."""
@@ -102,7 +96,7 @@ async def report_csv(request: web.Request) -> web.Response:
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\r\n")
     writer.writeheader()
-    writer.writerows({k: _cell(v) for k, v in row.items()} for row in rows)
+    writer.writerows({k: safe_cell(v) for k, v in row.items()} for row in rows)
     filename = f"{name}-{r.first}-{r.last}.csv"
     return web.Response(text=out.getvalue(), content_type="text/csv",
                         headers={"Content-Disposition": f'attachment; filename="{filename}"'})
