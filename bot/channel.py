@@ -5,7 +5,9 @@ channel would let anyone on the host talk to the assistant as any customer. This
 answers only callers holding SUPPORT_RASA_TOKEN (the web service), reports a failure
 inside the assistant as a 500 instead of an empty, successful-looking reply, and returns
 how the message was understood (intent and confidence) beside the replies, so the web
-service can apply its handoff policy and keep the record reports are built from.
+service can apply its handoff policy and keep the record reports are built from, and the
+turn's own events with the form left active, so the web service can answer the same
+question again without asking (handoff/repeat_answers.py).
 Loaded by Rasa from credentials.yml; runs inside the Rasa server's environment.
 """
 
@@ -17,6 +19,7 @@ import os
 from typing import Any, Awaitable, Callable
 
 from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
+from rasa.shared.core.events import UserUttered
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
@@ -28,7 +31,9 @@ class TokenRestInput(InputChannel):
     """POST /webhooks/support/webhook {sender, message, metadata} with `Authorization: Bearer`.
 
     Answers {"messages": [...Rasa REST channel replies...], "intent": {name, confidence,
-    top: {name, confidence}}} where `top` is the best real intent even after a fallback.
+    top: {name, confidence}}, "turn": {"events": [...], "active_loop": name or null}} where
+    `top` is the best real intent even after a fallback and `events` are the tracker's events
+    from this message on.
     """
 
     def __init__(self, token: str) -> None:
@@ -81,29 +86,41 @@ class TokenRestInput(InputChannel):
             except Exception:  # the web service hands off on 5xx; details stay in this log
                 logger.exception("assistant failed on a message from %s", sender)
                 return response.json({"error": "assistant failed"}, status=500)
+            intent, turn = await _understood(request, sender)
             return response.json(
-                {"messages": collector.messages,
-                 "intent": await _understood(request, sender)}
-            )
+                {"messages": collector.messages, "intent": intent, "turn": turn})
 
         return webhook
 
 
-async def _understood(request: Request, sender: str) -> dict[str, Any] | None:
-    """How the latest message of `sender` was understood, from the tracker just updated."""
+async def _understood(
+    request: Request, sender: str
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """How the latest message of `sender` was understood, and that turn's events and the
+    form left active, from the tracker just updated."""
     agent = getattr(request.app.ctx, "agent", None)
     if agent is None:
-        return None
+        return None, None
     tracker = await agent.tracker_store.retrieve(sender)
     if tracker is None:
-        return None
+        return None, None
     message = tracker.latest_message
     intent = (message.intent if message else None) or {}
     ranking = [i for i in (message.parse_data.get("intent_ranking") or [])
                if i.get("name") != "nlu_fallback"] if message else []
-    return {
+    understood = {
         "name": intent.get("name"),
         "confidence": intent.get("confidence"),
         "top": {"name": ranking[0].get("name"), "confidence": ranking[0].get("confidence")}
         if ranking else None,
     }
+    events: list[Any] = []
+    for event in reversed(tracker.events):
+        events.append(event)
+        if isinstance(event, UserUttered):
+            break
+    else:  # no message in the tracker: nothing that could be repeated
+        events = []
+    turn = {"events": [event.as_dict() for event in reversed(events)],
+            "active_loop": tracker.active_loop_name}
+    return understood, turn

@@ -16,35 +16,45 @@ from sqlalchemy import text
 
 from handoff import invoices, preflight
 from handoff.agents.service import AgentService
-from handoff.appkeys import AGENTS, ENGINE, FANOUT, JOBS, MESSAGING, QUEUE, ROUTER, SERVICE, SETTINGS
+from handoff.appkeys import (
+    AGENTS,
+    ENGINE,
+    FANOUT,
+    JOBS,
+    MESSAGING,
+    QUEUE,
+    ROUTER,
+    SERVICE,
+    SETTINGS,
+)
 from handoff.assistant import AssistantClient
-from handoff.channels import http_api, telegram, whatsapp, widget
+from handoff.channels import http_api, telegram, whatsapp, widget, widget_assets
 from handoff.channels.messaging import ChannelAdapter, MessagingHub
+from handoff.config import Settings
 from handoff.console import api as console_api
+from handoff.console import live as console_live
+from handoff.console import pages as console_pages
 from handoff.contacts import api as contacts_api
 from handoff.contacts.audit import AuditTrail
 from handoff.contacts.privacy import PrivacyService
 from handoff.contacts.search import ContactSearch
 from handoff.contacts.service import ContactService, link_verified
-from handoff.reports.catch_up import keep_projection_current
-from handoff.channels import widget_assets
-from handoff.console import pages as console_pages
-from handoff.console import live as console_live
-from handoff.config import Settings
 from handoff.conversations.nps import NpsSurvey
 from handoff.conversations.router import MessageRouter
 from handoff.conversations.service import ConversationService
 from handoff.db import create_engine, session_factory
 from handoff.db_locks import DatabaseLocks
-from handoff.http import MAX_BODY_BYTES, error_middleware
 from handoff.fanout import MESSAGES_TOPIC, QUEUE_TOPIC, Fanout
+from handoff.http import MAX_BODY_BYTES, error_middleware
 from handoff.jobs import SingleRunner, sweep_unrouted
 from handoff.locks import ConversationLocks
 from handoff.presence import SharedPresence
 from handoff.proxy import forwarded_middleware
 from handoff.queue import AgentPresence, SupportQueue
 from handoff.redis_backplane import RedisFanout, RedisLocks
+from handoff.repeat_answers import RepeatAnswers, index_stamp
 from handoff.reports import api as reports_api
+from handoff.reports.catch_up import keep_projection_current
 from handoff.team_settings import follow_business_hours, load_business_hours
 from handoff.webhooks import WebhookSender
 
@@ -114,9 +124,11 @@ async def _conversations(app: web.Application) -> AsyncIterator[None]:
         app[contacts_api.PRIVACY] = privacy = PrivacyService(sessions, settings.retention_days)
         app[contacts_api.SEARCH] = ContactSearch(sessions)
         app[contacts_api.AUDIT] = AuditTrail(sessions)
+        repeats = RepeatAnswers(settings.repeat_answers_seconds,
+                                stamp=index_stamp(settings.knowledge_index_dir))
         app[ROUTER] = MessageRouter(service, assistant, locks, queue, fanout,
                                     settings.handoff_policy,
-                                    NpsSurvey(sessions, settings.nps_every_days))
+                                    NpsSurvey(sessions, settings.nps_every_days), repeats)
         adapters: dict[str, ChannelAdapter] = {}
         if settings.whatsapp:
             adapters[whatsapp.CHANNEL] = whatsapp.WhatsAppAdapter(settings.whatsapp, http)

@@ -42,6 +42,11 @@ class AssistantTurn:
     intent: str | None = None
     confidence: float | None = None
     top_intent: str | None = None
+    # The tracker's events from this message on, and the form left active (None: none).
+    events: tuple[dict[str, Any], ...] = ()
+    active_loop: str | None = None
+    # Answered from handoff/repeat_answers.py: Rasa has not seen it yet.
+    repeated: bool = False
 
 
 class AssistantClient:
@@ -108,11 +113,17 @@ class AssistantClient:
         raw_top = intent.get("top")
         top: dict[str, Any] = raw_top if isinstance(raw_top, dict) else {}
         confidence = intent.get("confidence")
+        raw_turn = body.get("turn")
+        turn: dict[str, Any] = raw_turn if isinstance(raw_turn, dict) else {}
+        raw_events = turn.get("events")
+        events: list[Any] = raw_events if isinstance(raw_events, list) else []
         return AssistantTurn(
             replies=[reply for reply in body["messages"] if isinstance(reply, dict)],
             intent=intent.get("name") if isinstance(intent.get("name"), str) else None,
             confidence=float(confidence) if isinstance(confidence, (int, float)) else None,
             top_intent=top.get("name") if isinstance(top.get("name"), str) else None,
+            events=tuple(event for event in events if isinstance(event, dict)),
+            active_loop=_active_loop(turn),
         )
 
     async def api(self, method: str, path: str, **kwargs: Any) -> Any:
@@ -125,3 +136,13 @@ class AssistantClient:
         if not 200 <= status < 300:
             raise AssistantUnavailable(f"Rasa's API answered HTTP {status} to {method} {path}")
         return body
+
+
+UNKNOWN_LOOP = "unknown"
+
+
+def _active_loop(turn: dict[str, Any]) -> str | None:
+    """The form Rasa left active; a reply that does not say counts as one (nothing is
+    repeated on a guess, handoff/repeat_answers.py)."""
+    loop = turn.get("active_loop", UNKNOWN_LOOP)
+    return loop if loop is None or isinstance(loop, str) else UNKNOWN_LOOP

@@ -49,6 +49,10 @@ class Settings:
     migrate_on_start: bool = True
     # How often the instance running the job looks for messages stored but never routed.
     reroute_every_seconds: float = 30.0
+    # How long a knowledge answer is given again to the same question without asking Rasa
+    # (handoff/repeat_answers.py); 0: always ask. The knowledge index it watches for rebuilds.
+    repeat_answers_seconds: float = 300.0
+    knowledge_index_dir: Path = PROJECT_ROOT / "var" / "knowledge"
     # Reverse proxies (nginx) whose X-Forwarded-For names the customer's address.
     trusted_proxies: tuple[str, ...] = ()
     # Redis for fan-out and locks across several instances; empty: in-process (one instance).
@@ -85,6 +89,10 @@ class Settings:
             rasa_urls=rasa_urls,
             migrate_on_start=_flag(env, "SUPPORT_MIGRATE_ON_START", True),
             reroute_every_seconds=_float(env, "SUPPORT_REROUTE_EVERY_SECONDS", 30.0, 1.0, 3600.0),
+            repeat_answers_seconds=_float(env, "SUPPORT_REPEAT_ANSWERS_SECONDS", 300.0, 0.0,
+                                          86400.0),
+            knowledge_index_dir=Path(env.get("SUPPORT_KB_INDEX") or
+                                     PROJECT_ROOT / "var" / "knowledge"),
             rasa_token=env.get("SUPPORT_RASA_TOKEN", ""),
             action_server_url=_http_url(env, "SUPPORT_ACTION_SERVER_URL", "http://127.0.0.1:5055"),
             host=env.get("SUPPORT_HOST", "127.0.0.1"),

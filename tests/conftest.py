@@ -64,6 +64,9 @@ class FakeRasa:
         self.reply: Callable[[str], Reply] = lambda text: [{"text": f"echo: {text}"}]
         # How Rasa read each message (bot/channel.py returns it beside the replies).
         self.intent: Callable[[str], str] = lambda text: "greet"
+        # The turn's events and the form left active (bot/channel.py); None: not reported.
+        self.turn: Callable[[str], dict[str, Any]] | None = None
+        self.tracker_status = 200
         self.status = 200
         self.server: TestServer | None = None
         self.tracker_events: list[tuple[str, Any]] = []
@@ -78,6 +81,8 @@ class FakeRasa:
             return web.json_response({"error": "unauthorised"}, status=401)
         if self.tracker_gate is not None:  # a slow Rasa: answers when the test opens it
             await self.tracker_gate.wait()
+        if self.tracker_status != 200:
+            return web.json_response({"error": "failed"}, status=self.tracker_status)
         self.tracker_events.append((request.match_info["cid"], await request.json()))
         return web.json_response({})
 
@@ -100,6 +105,7 @@ class FakeRasa:
             "messages": [{"recipient_id": body["sender"], **r} for r in self.reply(body["message"])],
             "intent": {"name": intent, "confidence": 0.9 if intent != "nlu_fallback" else 0.45,
                        "top": {"name": "greet", "confidence": 0.3}},
+            **({"turn": self.turn(body["message"])} if self.turn else {}),
         })
 
     @property

@@ -29,6 +29,7 @@ from handoff.handoff_policy import HandoffPolicy
 from handoff.locks import ConversationLocks
 from handoff.queue import SupportQueue
 from handoff.redis_backplane import RedisLocks
+from handoff.repeat_answers import RepeatAnswers
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +71,9 @@ class RouteResult:
     replies: list[Message]
     status: str
     duplicate: bool = False
+
+
+Answered = Callable[[RouteResult], Awaitable[None]]
 
 
 # What an action may record: lower-case words, so a reply cannot forge the service's own events.
@@ -124,6 +128,7 @@ class MessageRouter:
         fanout: Fanout,
         policy: HandoffPolicy,
         nps: NpsSurvey | None = None,
+        repeats: RepeatAnswers | None = None,
     ) -> None:
         self._service = service
         self._assistant = assistant
@@ -132,6 +137,7 @@ class MessageRouter:
         self._fanout = fanout
         self._policy = policy
         self._nps = nps
+        self._repeats = repeats or RepeatAnswers(ttl=0)
 
     def publish_messages(self, conversation_id: str, messages: list[Message]) -> None:
         """Tells open screens (agents, live customer channels) about stored messages."""
@@ -160,12 +166,14 @@ class MessageRouter:
 
     async def handle_incoming(
         self, conversation_id: str, text: str, source_id: str | None, channel: str,
-        on_thinking: Thinking | None = None,
+        on_thinking: Thinking | None = None, on_answered: Answered | None = None,
     ) -> RouteResult:
         """Stores the message, then routes it; a retried send gets the original outcome.
 
         `on_thinking` is awaited just before the assistant is asked (a live channel shows
-        "typing"); it is not called when a person has the conversation.
+        "typing"); it is not called when a person has the conversation. `on_answered`, if
+        given, may be awaited with the outcome before this returns, as soon as the replies
+        are stored and published, while work the customer need not wait for remains.
         """
         async with self._locks.hold(conversation_id):
             message, created, conversation = await self._service.accept(
@@ -175,7 +183,7 @@ class MessageRouter:
                 conversation = await self._service.get(conversation_id)
                 replies = await self._service.replies_to(message)
                 return RouteResult(message, replies, conversation.status, duplicate=True)
-            return await self._route(message, on_thinking, conversation)
+            return await self._route(message, on_thinking, conversation, on_answered)
 
     async def route_stored(self, message: Message) -> None:
         """Routes a message a channel stored already (webhooks answer the platform first)."""
@@ -193,7 +201,8 @@ class MessageRouter:
         return len(unrouted)
 
     async def _route(self, message: Message, on_thinking: Thinking | None = None,
-                     conversation: Conversation | None = None) -> RouteResult:
+                     conversation: Conversation | None = None,
+                     on_answered: Answered | None = None) -> RouteResult:
         """`conversation` as read under this conversation's lock, if the caller has it."""
         if conversation is None:
             conversation = await self._service.get(message.conversation_id)
@@ -220,32 +229,36 @@ class MessageRouter:
             return RouteResult(message, [], conversation.status)
         if on_thinking is not None:
             await on_thinking()
-        return await self._ask_assistant(conversation, message)
+        return await self._ask_assistant(conversation, message, on_answered)
 
-    async def _ask_assistant(self, conversation: Conversation, message: Message) -> RouteResult:
+    async def _ask_assistant(self, conversation: Conversation, message: Message,
+                             on_answered: Answered | None = None) -> RouteResult:
         # Read before Rasa is asked: the conversation's lock keeps both as they are until
         # this turn is stored.
-        recent, previous = await self._service.recent_turns(
+        recent = await self._service.recent_turns(
             conversation.id, 3, self._policy.low_confidence_turns - 1)
-        escalation = self._policy.before_assistant(recent)
+        escalation = self._policy.before_assistant(recent.texts)
         turn: AssistantTurn | None = None
         handoff: HandoffRequest | None
         records: list[tuple[str, dict[str, Any]]] = []
         if escalation is not None:
             replies, handoff = [escalation[0]], escalation[1]
         else:
-            parsed, turn = await self._assistant_turn(conversation, message)
+            parsed, turn = await self._assistant_turn(conversation, message,
+                                                      recent.assistant_idle)
             replies, handoff, records = parsed.replies, parsed.handoff, parsed.records
         # A message the classifier could not place but the knowledge base answered was
         # understood after all: it neither counts towards nor triggers a low-confidence handoff.
         answered = any(event_type == "kb_answered" for event_type, _ in records)
         if turn is not None and handoff is None and not answered:
-            escalation = self._policy.after_assistant(turn, previous)
+            escalation = self._policy.after_assistant(turn, recent.intents)
             if escalation is not None:
                 replies, handoff = [*replies, escalation[0]], escalation[1]
         understood = None if turn is None else {
             "intent": turn.intent, "confidence": turn.confidence, "top_intent": turn.top_intent,
-            **({"answered_by": "knowledge"} if answered else {})}
+            "idle": turn.active_loop is None,
+            **({"answered_by": "knowledge"} if answered else {}),
+            **({"repeated": True} if turn.repeated else {})}
         stored = await self._service.record_assistant_turn(
             message, replies, handoff, understood, records)
         status = conversation.status
@@ -254,15 +267,29 @@ class MessageRouter:
             stored.append(await self._announce_wait(conversation.id, message))
             self.publish_queue_changed(conversation.id)
         self.publish_messages(conversation.id, [message, *stored])
-        return RouteResult(message, stored, status)
+        result = RouteResult(message, stored, status)
+        if turn is not None and turn.repeated:
+            if on_answered is not None:
+                await on_answered(result)
+            await self._tell_assistant(conversation.id, turn)
+        return result
 
     async def _assistant_turn(
-        self, conversation: Conversation, message: Message
+        self, conversation: Conversation, message: Message, idle: bool
     ) -> tuple[ParsedReplies, AssistantTurn | None]:
-        """Rasa's replies, or an apology and a handoff when Rasa cannot answer."""
+        """Rasa's replies (or, to a question it answered just now, the same answer again),
+        or an apology and a handoff when Rasa cannot answer.
+
+        `idle`: Rasa left no form active after its last turn in this conversation.
+        """
         metadata = {"channel": message.channel, "language": conversation.language}
+        text = message.text or ""
+        repeated = self._repeats.answer(text, metadata) if idle else None
+        if repeated is not None:
+            return parse_replies(repeated.replies), repeated
+        stamp = self._repeats.stamp() if idle and self._repeats.enabled else None
         try:
-            turn = await self._assistant.send(conversation.id, message.text or "", metadata)
+            turn = await self._assistant.send(conversation.id, text, metadata)
             parsed = parse_replies(turn.replies)
             if not parsed.replies and parsed.handoff is None:
                 raise AssistantUnavailable("the assistant sent no reply", "assistant_no_reply")
@@ -270,7 +297,20 @@ class MessageRouter:
             logger.warning("conversation %s: %s; handing off", conversation.id, exc)
             return ParsedReplies([Reply(text=TROUBLE_TEXT)], HandoffRequest(reason=exc.reason),
                                  []), None
+        if idle and parsed.handoff is None:
+            self._repeats.remember(text, metadata, turn, stamp)
         return parsed, turn
+
+    async def _tell_assistant(self, conversation_id: str, turn: AssistantTurn) -> None:
+        """Appends a repeated answer's turn to Rasa's tracker, after the customer has it and
+        before the conversation's next message reaches Rasa (the caller holds its lock)."""
+        try:
+            await self._assistant.api(
+                "POST", f"/conversations/{conversation_id}/tracker/events",
+                params={"include_events": "NONE"}, json=list(turn.events))
+        except Exception as exc:  # the answer stands; Rasa's record of it is what is missing
+            logger.warning("conversation %s: could not add a repeated answer to the "
+                           "assistant's tracker: %r", conversation_id, exc)
 
     async def _announce_wait(self, conversation_id: str, incoming: Message) -> Message:
         """Says what happens next: the place in the queue, or that the team is away."""

@@ -75,6 +75,16 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+@dataclass(frozen=True)
+class RecentTurns:
+    """What the router reads before asking the assistant (recent_turns)."""
+
+    texts: list[str]  # the customer's last messages, oldest first
+    intents: list[str | None]  # of the last messages the assistant read, newest first
+    # The assistant left no form active after its last turn (handoff/repeat_answers.py).
+    assistant_idle: bool
+
+
 class ConversationService:
     """Starts conversations, stores messages and moves conversations between bot and people."""
 
@@ -312,10 +322,9 @@ class ConversationService:
 
     async def recent_turns(
         self, conversation_id: str, texts: int, intents: int
-    ) -> tuple[list[str], list[str | None]]:
-        """The customer's last `texts` messages (oldest first) and the intents of the last
-        `intents` messages the assistant read (newest first), in one read: both feed the
-        handoff policy on every turn.
+    ) -> RecentTurns:
+        """The customer's last `texts` messages and the intents of the last `intents`
+        messages the assistant read, in one read: both feed the handoff policy on every turn.
 
         A turn the knowledge base answered reads as "knowledge" whatever the classifier said.
         """
@@ -326,15 +335,19 @@ class ConversationService:
                        Message.message_type == MessageType.INCOMING.value)
                 .order_by(Message.id.desc()).limit(texts)
             ))
-            understood = [] if intents <= 0 else list(await session.scalars(
+            understood = [data or {} for data in await session.scalars(
                 select(ConversationEvent.data)
                 .where(ConversationEvent.conversation_id == conversation_id,
                        ConversationEvent.type == "message_understood")
-                .order_by(ConversationEvent.id.desc()).limit(intents)
-            ))
-        return ([text or "" for text in reversed(recent)],
-                [(data or {}).get("answered_by") or (data or {}).get("intent")
-                 for data in understood])
+                .order_by(ConversationEvent.id.desc()).limit(max(intents, 1))
+            )]
+        return RecentTurns(
+            texts=[text or "" for text in reversed(recent)],
+            intents=[data.get("answered_by") or data.get("intent")
+                     for data in understood[:max(intents, 0)]],
+            # no turn yet: Rasa has no tracker, so no form either
+            assistant_idle=not understood or understood[0].get("idle") is True,
+        )
 
     async def events(self, conversation_id: str) -> list[ConversationEvent]:
         async with self._sessions() as session:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -67,6 +68,45 @@ def test_a_conversation_through_all_three_processes(system: RunningSystem) -> No
         "hello there", "how long does delivery to the UK take?",
         "I want to talk to a real person", "are you still there?",
     ]
+
+
+def test_a_question_asked_again_is_answered_again_and_rasa_keeps_the_turn(
+    system: RunningSystem,
+) -> None:
+    """The second asking skips Rasa (handoff/repeat_answers.py), yet Rasa's tracker holds
+    the turn: the answer's buttons, which read the tracker, work as after the first."""
+    question = "how many days does shipping to Haifa take?"
+    first, second = Customer(system), Customer(system)
+    answer = first.say(question)
+    again = second.say(question)
+    assert reply_texts(again) == reply_texts(answer) and "Source:" in reply_texts(again)[0]
+
+    with sqlite3.connect(system.run_dir.parent / "support.db") as db:
+        rows = db.execute("SELECT conversation_id, data FROM conversation_events "
+                          "WHERE type = 'message_understood' AND conversation_id IN (?, ?)",
+                          (first.id, second.id)).fetchall()
+    repeated = {cid: json.loads(data).get("repeated", False) for cid, data in rows}
+    assert repeated == {first.id: False, second.id: True}
+
+    tracker = call("GET", f"{system.rasa_url}/conversations/{second.id}/tracker"
+                          f"?token={system.token}").body
+    assert [e["text"] for e in tracker["events"] if e["event"] == "user"] == [question]
+    assert "action_answer_from_knowledge_base" in [
+        e.get("name") for e in tracker["events"] if e["event"] == "action"]
+
+    buttons = [b for r in again["replies"] for b in (r.get("payload") or {}).get("buttons", [])]
+    no = next(b["payload"] for b in buttons if b["payload"].startswith("/kb_feedback")
+              and '"no"' in b["payload"])
+    sorry = second.say(no)
+    assert "didn't help" in reply_texts(sorry)[0]
+    person = next(b["payload"] for r in sorry["replies"]
+                  for b in (r.get("payload") or {}).get("buttons", []))
+    handed = second.say(person)
+    assert handed["status"] == "waiting"
+    handoff = next(r["payload"]["handoff"] for r in handed["replies"] if r["type"] == "activity")
+    # the question the customer typed, read from Rasa's tracker by the action
+    assert handoff["reason"] == "knowledge_gap"
+    assert question in json.dumps(handoff, ensure_ascii=False)
 
 
 def test_a_retried_message_is_answered_once(system: RunningSystem) -> None:

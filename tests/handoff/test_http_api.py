@@ -3,36 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient
 
-from handoff.app import create_app
 from handoff.appkeys import SERVICE
-from handoff.config import Settings
-from tests.conftest import RASA_TOKEN, FakeRasa, unused_port
-
-Client = TestClient  # type: ignore[type-arg]
-MakeClient = Callable[..., Awaitable[Client]]
-
-
-@pytest.fixture
-def make_client(aiohttp_client: Any, database_url: str) -> MakeClient:
-    async def make(rasa_url: str, **overrides: Any) -> Client:
-        settings = Settings(
-            database_url=database_url,
-            rasa_url=rasa_url,
-            rasa_token=RASA_TOKEN,
-            action_server_url="http://127.0.0.1:1",
-            rasa_timeout_seconds=5,
-            admin_password="admin-password-for-tests",
-            **overrides,
-        )
-        return await aiohttp_client(create_app(settings))
-
-    return make
+from tests.conftest import FakeRasa, unused_port
+from tests.handoff.conftest import Client, MakeClient
 
 
 @pytest.fixture
