@@ -8,7 +8,8 @@ how the message was understood (intent and confidence) beside the replies, so th
 service can apply its handoff policy and keep the record reports are built from, and the
 turn's own events with the form left active, so the web service can answer the same
 question again without asking (handoff/repeat_answers.py).
-Loaded by Rasa from credentials.yml; runs inside the Rasa server's environment.
+Loaded by Rasa from credentials.yml; runs inside the Rasa server's environment. Loading it
+also makes Rasa check its JSON schemas once instead of per message (bot/schemas.py).
 """
 
 from __future__ import annotations
@@ -24,7 +25,10 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot import schemas
+
 logger = logging.getLogger(__name__)
+schemas.install()
 
 
 class TokenRestInput(InputChannel):

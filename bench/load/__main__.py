@@ -42,7 +42,6 @@ from bench.load.systems import (
     start_bare_rasa,
     start_cluster,
     start_full,
-    tf_threads_env,
     usage,
     variant,
 )
@@ -62,19 +61,20 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     fulls: dict[str, FullSystemLoad] = {}
     loop = asyncio.get_running_loop()
     try:
-        if {variant(name)[0] for name in args.systems} & set(PRODUCT):
+        if {variant(name).kind for name in args.systems} & set(PRODUCT):
             model = await loop.run_in_executor(None, project_model)
         for name in args.systems:
-            kind, threads = variant(name)
+            chosen = variant(name)
+            kind = chosen.kind
             if kind in PRODUCT:
                 (work / name).mkdir()
                 if kind == "full":
                     systems[name] = await loop.run_in_executor(
-                        None, start_full, work / name, model, graph_url, tf_threads_env(threads))
+                        None, start_full, work / name, model, graph_url, chosen.environment())
                 else:
                     systems[name] = await loop.run_in_executor(
                         None, start_cluster, work / name, model, graph_url,
-                        tf_threads_env(threads), args.cluster_database, args.cluster_redis)
+                        chosen.environment(), args.cluster_database, args.cluster_redis)
                 fulls[name] = FullSystemLoad(systems[name], graph)
                 await fulls[name].setup()
                 continue
@@ -86,7 +86,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             baseline = await loop.run_in_executor(
                 None, project_model if kind == "rasa-project" else baseline_model)
             systems[name] = await loop.run_in_executor(
-                None, start_bare_rasa, name, work / name, baseline, endpoint, threads)
+                None, start_bare_rasa, name, work / name, baseline, endpoint, chosen.threads)
         answers = {name: await warm_up(system, fulls.get(name)) for name, system in systems.items()}
         results: dict[str, Any] = {name: {"startup_seconds": s.startup_seconds, "levels": [],
                                           "answers": answers[name]}
@@ -122,7 +122,7 @@ def systems_arg(value: str) -> list[str]:
     names = value.split(",")
     for name in names:
         try:
-            kind, _ = variant(name)
+            kind = variant(name).kind
         except ValueError as exc:
             raise argparse.ArgumentTypeError(str(exc)) from exc
         if kind not in (*PRODUCT, "rasa-init", "rasa-project"):
@@ -138,7 +138,8 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=45.0)
     parser.add_argument("--systems", default="full,rasa-init,rasa-project", type=systems_arg,
                         help="any of full, cluster, rasa-init, rasa-project; NAME@tf1 runs NAME "
-                             "with TensorFlow capped at one thread, next to the others")
+                             "with TensorFlow capped at one thread, NAME@norepeat the product "
+                             "asking Rasa every message, next to the others")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--label", default="load", help="file name stem of the results")
     parser.add_argument("--cluster-database", default=CLUSTER_DATABASE,

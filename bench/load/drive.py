@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import os
 import statistics
 import time
@@ -126,6 +127,26 @@ class FullSystemLoad:
             await customer.wait_text(c.AGENT_CLOSING)
             record.answered[index].append((self.sent_at[follow.text], time.perf_counter()))
 
+    async def knowledge_answers(self, after_id: int = 0) -> tuple[int, dict[str, int]]:
+        """(last event id, counts) of the knowledge answers stored since `after_id`: how many
+        Rasa gave and how many were given again without it (handoff/repeat_answers.py)."""
+        engine = create_engine(self.system.database_url, pool_size=1)
+        counts = {"from_rasa": 0, "repeated": 0}
+        try:
+            async with engine.connect() as db:
+                rows = (await db.execute(text(
+                    "SELECT id, data FROM conversation_events "
+                    "WHERE type = 'message_understood' AND id > :after"),
+                    {"after": after_id})).all()
+        finally:
+            await engine.dispose()
+        for event_id, data in rows:
+            data = json.loads(data) if isinstance(data, str) else data or {}
+            after_id = max(after_id, event_id)
+            if data.get("answered_by") == "knowledge":
+                counts["repeated" if data.get("repeated") else "from_rasa"] += 1
+        return after_id, counts
+
     async def whatsapp_check(self, record: c.Record, settle_seconds: float = 60) -> None:
         """Latency to the last reply and exactly-once, from the stored record and the fake's.
 
@@ -196,6 +217,7 @@ async def run_level(system: System, level: int, duration: float, full: FullSyste
     http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=300))
     agents = await full.start_agents(record) if full else []
     before = system.usage()
+    answers_from = (await full.knowledge_answers())[0] if full else 0
     started = time.perf_counter()
     deadline = started + duration
     beside = asyncio.create_task(during(record)) if during is not None else None
@@ -226,6 +248,7 @@ async def run_level(system: System, level: int, duration: float, full: FullSyste
     after = system.usage()
     if full is not None:
         await full.whatsapp_check(record)
+    knowledge = (await full.knowledge_answers(answers_from))[1] if full else None
     idle_closed = sum(agent.idle_closed for agent in agents)
     for agent in agents:
         await agent.close()
@@ -239,6 +262,7 @@ async def run_level(system: System, level: int, duration: float, full: FullSyste
         "reconnects": record.reconnects, "resent": record.resent,
         "repeated_after_reconnect": record.repeated_after_reconnect,
         "agent_chats_closed_idle": idle_closed,
+        **({"knowledge_answers": knowledge} if knowledge is not None else {}),
         **({"during": beside_result} if beside is not None else {}),
         "turns": record.turns, "turns_per_second": round(record.turns / elapsed, 2),
         "latency": {kind: percentiles(samples) for kind, samples in sorted(record.latencies.items())},

@@ -284,15 +284,33 @@ def tf_threads_env(threads: int | None) -> dict[str, str]:
             "TF_INTER_OP_PARALLELISM_THREADS": str(threads)}
 
 
-def variant(name: str) -> tuple[str, int | None]:
-    """'rasa-project@tf1' -> ('rasa-project', 1): the same system with TensorFlow capped at
-    one thread, so a thread setting is compared within one run."""
+# Product variants: the same system with one setting changed, compared within one run.
+NO_REPEAT = "norepeat"  # every message to Rasa: knowledge answers not given again
+                        # (handoff/repeat_answers.py)
+
+
+@dataclass(frozen=True)
+class Variant:
+    kind: str  # full, cluster, rasa-init, rasa-project
+    threads: int | None = None  # TensorFlow capped at this many threads
+    env: tuple[tuple[str, str], ...] = ()  # further environment of the product
+
+    def environment(self) -> dict[str, str]:
+        return {**tf_threads_env(self.threads), **dict(self.env)}
+
+
+def variant(name: str) -> Variant:
+    """'rasa-project@tf1' -> Rasa with TensorFlow capped at one thread; 'full@norepeat' ->
+    the product asking Rasa every message. So a setting is compared within one run."""
     base, _, suffix = name.partition("@")
     if not suffix:
-        return base, None
+        return Variant(base)
+    if suffix == NO_REPEAT:
+        return Variant(base, env=(("SUPPORT_REPEAT_ANSWERS_SECONDS", "0"),))
     if not suffix.startswith("tf") or not suffix[2:].isdigit() or int(suffix[2:]) < 1:
-        raise ValueError(f"unknown system variant {suffix!r} (known: tfN, e.g. {base}@tf1)")
-    return base, int(suffix[2:])
+        raise ValueError(f"unknown system variant {suffix!r} "
+                         f"(known: tfN, e.g. {base}@tf1; {NO_REPEAT})")
+    return Variant(base, threads=int(suffix[2:]))
 
 
 def start_bare_rasa(name: str, work: Path, model: Path, action_endpoint: str,
