@@ -19,7 +19,11 @@ import logging
 import os
 from typing import Any, Awaitable, Callable
 
-from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
+from rasa.core.channels.channel import (
+    CollectingOutputChannel,
+    InputChannel,
+    UserMessage,
+)
 from rasa.shared.core.events import UserUttered
 from sanic import Blueprint, response
 from sanic.request import Request
