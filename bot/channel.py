@@ -9,7 +9,7 @@ service can apply its handoff policy and keep the record reports are built from,
 turn's own events with the form left active, so the web service can answer the same
 question again without asking (handoff/repeat_answers.py).
 Loaded by Rasa from credentials.yml; runs inside the Rasa server's environment. Loading it
-also makes Rasa check its JSON schemas once instead of per message (bot/schemas.py).
+also makes Rasa do once what it repeated per message (bot/speedups.py).
 """
 
 from __future__ import annotations
@@ -29,10 +29,10 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot import schemas
+from bot import speedups
 
 logger = logging.getLogger(__name__)
-schemas.install()
+speedups.install()
 
 
 class TokenRestInput(InputChannel):
