@@ -96,7 +96,7 @@ def answered_by(replies: list[tuple[str, str]]) -> str:
     if any(author == "agent" or text in (AGENT_GREETING, AGENT_CLOSING)
            for author, text in replies):
         return "agent"
-    if any(author in ("assistant", "system") for author, _ in replies):
+    if any(author != "customer" for author, _ in replies):  # WhatsApp's: no author known
         return "assistant"
     return "nobody"
 

@@ -132,14 +132,18 @@ def recovery(record: c.Record, customers: int, fault_at: float) -> dict[str, Any
     - *assistant again*: the customers the fault did not hand to a person (no "I'm having
       trouble" reply after it) each had a message sent after the fault answered by the
       assistant: the system's own recovery;
-    - for those it did hand over, until a person answered them (*person*) and until the
-      assistant answered them again after the person closed the chat (*assistant again*):
-      these wait on the simulated agents, who close a chat 60 s after the customer's last word.
+    - for those it did hand over, until a person answered them after the handover (*person*)
+      and until the assistant answered a message they sent after the handover (*their
+      assistant*): these wait on the simulated agents, who close a chat 60 s after the
+      customer's last word.
     """
     timeline = record.timeline or {}
-    handed = sorted(i for i in range(customers) if any(
-        at >= fault_at and _who(who, text) == "trouble" for at, who, text in timeline.get(i, [])))
-    kept = [i for i in range(customers) if i not in handed]
+    # customer -> when the fault's "I'm having trouble" reached them (the first after it)
+    handed_at = {i: min(troubles) for i in range(customers) if (troubles := [
+        at for at, who, text in timeline.get(i, []) if at >= fault_at
+        and _who(who, text) == "trouble"])}
+    handed = sorted(handed_at)
+    kept = [i for i in range(customers) if i not in handed_at]
 
     def latest(firsts: dict[int, float | None]) -> tuple[float | None, list[int]]:
         missing = [i for i, at in firsts.items() if at is None]
@@ -151,11 +155,12 @@ def recovery(record: c.Record, customers: int, fault_at: float) -> dict[str, Any
                                       for i in range(customers)})
     assistant, assistant_missing = latest({i: _first(record.answered.get(i, []), fault_at,
                                                      {"assistant"}) for i in kept})
+    # the handed-over ones from their handover on: a person, then the assistant again
     person, person_missing = latest({i: min((at for at, who, text in timeline.get(i, [])
-                                             if at >= fault_at and _who(who, text) == "agent"),
-                                            default=None) for i in handed})
+                                             if at >= t and _who(who, text) == "agent"),
+                                            default=None) for i, t in handed_at.items()})
     handed_again, handed_again_missing = latest({i: _first(
-        record.answered.get(i, []), fault_at, {"assistant"}) for i in handed})
+        record.answered.get(i, []), t, {"assistant"}) for i, t in handed_at.items()})
     return {"answered_again_seconds": any_answer, "customers_not_answered_again": any_missing,
             "assistant_again_seconds": assistant,
             "customers_not_answered_by_the_assistant_again": assistant_missing,

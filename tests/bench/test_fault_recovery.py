@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from bench.load.customers import AGENT_CLOSING, AGENT_GREETING, TROUBLE_TEXT, Record
+from bench.load.customers import (
+    AGENT_CLOSING,
+    AGENT_GREETING,
+    TROUBLE_TEXT,
+    Record,
+    answered_by,
+)
 from bench.load.faults import breakdown, recovery
 
 
@@ -53,3 +59,11 @@ def test_customers_the_fault_handed_to_a_person_are_measured_apart() -> None:
     assert [row["customer"] for row in slowest] == [0, 1]  # 3.0 s, then 2.1 s
     assert slowest[1]["answered_by"] == "nobody"
     assert [who for _, who, _ in slowest[1]["events"]] == ["customer", "trouble", "customer"]
+
+
+def test_who_answered_a_message() -> None:
+    assert answered_by([("assistant", "Hi!"), ("system", "Was this helpful?")]) == "assistant"
+    assert answered_by([("", "Hi!")]) == "assistant"  # WhatsApp: told apart by text only
+    assert answered_by([("assistant", TROUBLE_TEXT), ("system", "You are next")]) == "trouble"
+    assert answered_by([("", AGENT_CLOSING)]) == "agent"
+    assert answered_by([]) == "nobody"  # a person has the chat: acknowledged, not answered
