@@ -124,26 +124,44 @@ def _who(author: str, text: str) -> str:
     return c.answered_by([(author, text)])
 
 
+HANDED_OVER = "connecting you to a person"  # in every handover's reply: trouble, asked, unsure
+
+
+def with_a_person(events: list[tuple[float, str, str]], at: float) -> bool:
+    """Whether the customer's chat was with the people at `at`: handed over (the handover
+    reply) and not closed by an agent since."""
+    handed = [t for t, _, text in events if t < at and HANDED_OVER in text]
+    closed = [t for t, _, text in events if t < at and text == c.AGENT_CLOSING]
+    return bool(handed) and max(handed) > max(closed, default=float("-inf"))
+
+
 def recovery(record: c.Record, customers: int, fault_at: float) -> dict[str, Any]:
     """Seconds from the fault until the last customer was answered again, three ways:
 
     - *answered again* (the first measure, kept to compare runs): a message sent after the
       fault had all its replies — whoever gave them, or none where a person has the chat;
-    - *assistant again*: the customers the fault did not hand to a person (no "I'm having
-      trouble" reply after it) each had a message sent after the fault answered by the
-      assistant: the system's own recovery;
-    - for those it did hand over, until a person answered them after the handover (*person*)
-      and until the assistant answered a message they sent after the handover (*their
-      assistant*): these wait on the simulated agents, who close a chat 60 s after the
-      customer's last word.
+    - *assistant again*: every customer who was not with a person — neither at the fault
+      nor handed over by it ("I'm having trouble" after it) — had a message sent after the
+      fault answered by the assistant: the system's own recovery;
+    - for those with a person, from the fault (or their handover, if the fault caused it)
+      until a person answered them (*person*) and until the assistant answered a message
+      they sent after that (*their assistant*): these wait on the simulated agents, who
+      answer only the scripted follow-up and close any other chat 60 s after its greeting.
     """
     timeline = record.timeline or {}
-    # customer -> when the fault's "I'm having trouble" reached them (the first after it)
-    handed_at = {i: min(troubles) for i in range(customers) if (troubles := [
-        at for at, who, text in timeline.get(i, []) if at >= fault_at
-        and _who(who, text) == "trouble"])}
-    handed = sorted(handed_at)
-    kept = [i for i in range(customers) if i not in handed_at]
+    # customer -> from when the people had them: the fault, or the fault's "I'm having trouble"
+    since: dict[int, float] = {}
+    by_fault: list[int] = []
+    for i in range(customers):
+        events = timeline.get(i, [])
+        troubles = [at for at, who, text in events
+                    if at >= fault_at and _who(who, text) == "trouble"]
+        if with_a_person(events, fault_at):
+            since[i] = fault_at
+        elif troubles:
+            since[i] = min(troubles)
+            by_fault.append(i)
+    kept = [i for i in range(customers) if i not in since]
 
     def latest(firsts: dict[int, float | None]) -> tuple[float | None, list[int]]:
         missing = [i for i, at in firsts.items() if at is None]
@@ -155,19 +173,19 @@ def recovery(record: c.Record, customers: int, fault_at: float) -> dict[str, Any
                                       for i in range(customers)})
     assistant, assistant_missing = latest({i: _first(record.answered.get(i, []), fault_at,
                                                      {"assistant"}) for i in kept})
-    # the handed-over ones from their handover on: a person, then the assistant again
     person, person_missing = latest({i: min((at for at, who, text in timeline.get(i, [])
                                              if at >= t and _who(who, text) == "agent"),
-                                            default=None) for i, t in handed_at.items()})
-    handed_again, handed_again_missing = latest({i: _first(
-        record.answered.get(i, []), t, {"assistant"}) for i, t in handed_at.items()})
+                                            default=None) for i, t in since.items()})
+    again, again_missing = latest({i: _first(record.answered.get(i, []), t, {"assistant"})
+                                   for i, t in since.items()})
     return {"answered_again_seconds": any_answer, "customers_not_answered_again": any_missing,
             "assistant_again_seconds": assistant,
             "customers_not_answered_by_the_assistant_again": assistant_missing,
-            "handed_to_a_person": handed, "person_answered_seconds": person,
-            "handed_customers_person_never_answered": person_missing,
-            "handed_customers_assistant_again_seconds": handed_again,
-            "handed_customers_assistant_never_again": handed_again_missing}
+            "with_a_person": sorted(since), "handed_over_by_the_fault": by_fault,
+            "person_answered_seconds": person,
+            "with_a_person_never_answered_by_a_person": person_missing,
+            "with_a_person_assistant_again_seconds": again,
+            "with_a_person_never_answered_by_the_assistant": again_missing}
 
 
 def breakdown(record: c.Record, customers: int, fault_at: float, slowest: int = 5,
@@ -212,9 +230,9 @@ def fault_phase(name: str, inject: Callable[[], float], customers: int, lead: fl
         back = await asyncio.get_running_loop().run_in_executor(None, inject)
         found = recovery(record, customers, fault_at)
         while (None in (found["answered_again_seconds"], found["assistant_again_seconds"])
-               or (found["handed_to_a_person"] and None in (
+               or (found["with_a_person"] and None in (
                    found["person_answered_seconds"],
-                   found["handed_customers_assistant_again_seconds"])))\
+                   found["with_a_person_assistant_again_seconds"])))\
                 and time.perf_counter() < began + phase:
             await asyncio.sleep(0.5)
             found = recovery(record, customers, fault_at)
@@ -287,42 +305,47 @@ def _seconds(during: dict[str, Any], key: str, missing: str) -> str:
 def markdown(result: dict[str, Any]) -> str:
     intro = (f"{result['customers']} customers (widget and WhatsApp, agents on the console) "
              f"chat through nginx for {result['phase_seconds']:.0f} s per fault; the fault "
-             f"comes {result['lead_seconds']:.0f} s in. *Answered again*: seconds from the "
-             "fault until every customer had all the replies to a message sent after it, "
-             "whoever gave them (a message to a chat a person has gets none: its "
-             "acknowledgement counts). *Assistant again*: until every customer the fault did "
-             "not hand to a person had a message sent after the fault answered by the "
-             "assistant — the system's own recovery. *Handed over*: customers who got the "
-             "\"I'm having trouble ... connecting you to a person\" reply after the fault; "
-             "*person*: until a person had answered each of them; *their assistant*: until "
-             "the assistant answered each of them again, after the person closed the chat "
-             "(the simulated agents close a chat 60 s after the customer's last word). "
-             "*Back*: seconds until the killed process answered its health check again "
-             "(PostgreSQL, Redis: the restart until they accepted connections). *Duplicated*: "
-             "a message stored twice, sent twice on one socket, or delivered twice to "
-             "WhatsApp. *Repeated after reconnect*: messages a widget's new socket sent again "
-             "after a reconnect; the protocol has clients drop an id already shown, and the "
-             "widget does (the cluster browser test checks its screen), so they are counted "
-             "apart.")
+             f"comes {result['lead_seconds']:.0f} s in. *Assistant again*: seconds from the "
+             "fault until every customer who was not with a person had a message sent after "
+             "the fault answered by the assistant — the system's own recovery. *With a person*: "
+             "customers whose chat was with the people at the fault (handed over before it, "
+             "not yet closed), and in brackets those the fault itself handed over (the \"I'm "
+             "having trouble ... connecting you to a person\" reply after it); *person*: until "
+             "a person had answered each of them since the fault or their handover; *their "
+             "assistant*: until the assistant answered each of them again. Both wait on the "
+             "simulated agents, who answer only the scripted follow-up and close any other "
+             "chat 60 s after their greeting. *Answered again*: the earlier measure, until "
+             "every customer had all the replies to a message sent after the fault, whoever "
+             "gave them (a message to a chat a person has gets none: its acknowledgement "
+             "counts). *Back*: seconds until the killed process answered its health check "
+             "again (PostgreSQL, Redis: the restart until they accepted connections). "
+             "*Duplicated*: a message stored twice, sent twice on one socket, or delivered "
+             "twice to WhatsApp. *Repeated after reconnect*: messages a widget's new socket "
+             "sent again after a reconnect; the protocol has clients drop an id already shown, "
+             "and the widget does (the cluster browser test checks its screen), so they are "
+             "counted apart.")
     title = (f"# Faults under load: `./assistant cluster` ({result['when']}, "
              f"{result['machine']['cpus']} cores)")
     out = [title, "", intro, "",
-           ("| fault | assistant again (s) | handed over | person (s) | their assistant (s) "
+           ("| fault | assistant again (s) | with a person (by the fault) | person (s) "
+            "| their assistant (s) "
             "| answered again (s) | back (s) | lost | duplicated | errors | reconnects "
             "| resent | repeated after reconnect | turns | turns/s | load avg (1 min) | "
             "CPU s / 1000 turns |"),
            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for phase in result["phases"]:
         during = phase["during"]
-        handed = during.get("handed_to_a_person", [])
+        handed = during.get("with_a_person", [])
         assistant = _seconds(during, "assistant_again_seconds",
                              "customers_not_answered_by_the_assistant_again")
         person = _seconds(during, "person_answered_seconds",
-                          "handed_customers_person_never_answered") if handed else "-"
-        theirs = _seconds(during, "handed_customers_assistant_again_seconds",
-                          "handed_customers_assistant_never_again") if handed else "-"
+                          "with_a_person_never_answered_by_a_person") if handed else "-"
+        theirs = _seconds(during, "with_a_person_assistant_again_seconds",
+                          "with_a_person_never_answered_by_the_assistant") if handed else "-"
         out.append(
-            f"| {during['fault']} | {assistant} | {len(handed)} | {person} | {theirs} | "
+            f"| {during['fault']} | {assistant} | "
+            f"{len(handed)} ({len(during.get('handed_over_by_the_fault', []))}) | "
+            f"{person} | {theirs} | "
             f"{_seconds(during, 'answered_again_seconds', 'customers_not_answered_again')} | "
             f"{during['process_back_seconds']} | "
             f"{len(phase['lost'])} | {len(phase['duplicated'])} | "
