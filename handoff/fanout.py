@@ -41,13 +41,21 @@ class Fanout:
             yield queue
         finally:
             for topic in topics:
-                self._subscribers[topic].discard(queue)
-                if not self._subscribers[topic]:
-                    del self._subscribers[topic]
+                self.remove(topic, queue)
 
     def add(self, topic: str, queue: asyncio.Queue[dict[str, Any]]) -> None:
         """Adds a topic to an existing subscription (an agent opening a conversation)."""
         self._subscribers[topic].add(queue)
 
     def remove(self, topic: str, queue: asyncio.Queue[dict[str, Any]]) -> None:
-        self._subscribers.get(topic, set()).discard(queue)
+        """Ends a subscription to one topic; a topic nobody follows is forgotten (every
+        conversation an agent ever opened would otherwise stay, as an empty set)."""
+        subscribers = self._subscribers.get(topic)
+        if subscribers is not None:
+            subscribers.discard(queue)
+            if not subscribers:
+                del self._subscribers[topic]
+
+    def topics(self) -> int:
+        """How many topics someone in this process follows."""
+        return len(self._subscribers)

@@ -4,9 +4,9 @@
                                        [--systems full,rasa-init,rasa-project] [--out DIR]
     # one instance against several (PostgreSQL + Redis), in the same run:
     .venv/app/bin/python -m bench.load --systems full,cluster --levels 50,100 --label cluster-load
-    # a soak: steady load on the cluster for 30 minutes, memory at the start and the end
+    # a soak: steady load on the cluster for 30 minutes, every process sampled every 30 s
     .venv/app/bin/python -m bench.load --systems cluster --levels 10 --duration 1800 \
-        --label cluster-soak
+        --sample-every 30 --label cluster-soak    # (what is sampled and judged: soak.py)
 
 Starts each system with its own command (`./assistant up`, `./assistant cluster`; `rasa run`
 on the stock REST channel for the baselines; see systems.py), then for each load level runs
@@ -16,7 +16,8 @@ product (full, cluster) one customer in five is on WhatsApp and three simulated 
 and answer handoffs. Reports latency per turn type (send -> last reply), throughput, errors,
 lost and duplicated messages, resident memory, CPU seconds per 1,000 turns, the load average
 and start-up time of every process. Writes DIR/LABEL.json, .md and .png (default
-bench/results/load.*). Asserts nothing. Faults under load: bench/load/faults.py.
+bench/results/load.*; with `--sample-every`, LABEL.png is the soak's chart). Asserts nothing.
+Faults under load: bench/load/faults.py.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.load import customers as c
-from bench.load import report
+from bench.load import report, soak
 from bench.load.drive import FullSystemLoad, run_level, warm_up
 from bench.load.systems import (
     WHATSAPP,
@@ -94,7 +95,10 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         for level in args.levels:
             for name, system in systems.items():
                 print(f"==> {name}: {level} customers for {args.duration:.0f}s", flush=True)
-                outcome = await run_level(system, level, args.duration, fulls.get(name))
+                sampler = soak.sampling(system, args.sample_every, args.duration, soak.server_ports(
+                    system, args.cluster_redis if variant(name)[0] == "cluster" else None),
+                ) if args.sample_every else None
+                outcome = await run_level(system, level, args.duration, fulls.get(name), sampler)
                 results[name]["levels"].append(outcome)
                 print(json.dumps({k: outcome[k] for k in (
                     "turns_per_second", "errors", "lost", "duplicated")})[:600], flush=True)
@@ -147,13 +151,24 @@ def main() -> None:
                              "(with <db>_rasa) at the start of the run")
     parser.add_argument("--cluster-redis", default=CLUSTER_REDIS,
                         help="Redis the cluster uses (under a key prefix of the run's own)")
+    parser.add_argument("--sample-every", type=float, default=0.0, metavar="SECONDS",
+                        help="a soak: sample every process's memory, descriptors and "
+                             "connections this often during each level (bench/load/soak.py)")
+    parser.add_argument("--warm-up", type=float, default=300.0, metavar="SECONDS",
+                        help="with --sample-every: growth is judged from this far into a level")
     args = parser.parse_args()
     result = asyncio.run(main_async(args))
     args.out.mkdir(parents=True, exist_ok=True)
+    text = report.markdown(result)
+    if args.sample_every:
+        soak.summarise(result, args.warm_up)
+        text += soak.markdown(result)
+        soak.chart(result, args.out / f"{args.label}.png")
+    else:
+        report.chart(result, args.out / f"{args.label}.png")
     (args.out / f"{args.label}.json").write_text(json.dumps(result, indent=2) + "\n")
-    (args.out / f"{args.label}.md").write_text(report.markdown(result))
-    report.chart(result, args.out / f"{args.label}.png")
-    print(report.markdown(result))
+    (args.out / f"{args.label}.md").write_text(text)
+    print(text)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,8 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from handoff.conversations.router import TROUBLE_TEXT
+
 ANNA = "anna.kowalski@example.com"
 AGENT_GREETING = "Hi, this is the support team. I have read our conversation - how can I help?"
 AGENT_CLOSING = "Glad I could help. Have a good day!"
@@ -68,10 +70,13 @@ class Record:
     reconnects: int = 0  # sockets reopened after the server side went away
     repeated_after_reconnect: int = 0  # messages a new socket sent again (dropped by id)
     resent: int = 0  # messages sent again (same id) after a refusal or a dropped connection
-    # customer index -> (sent at, answered at) of each answered message: when every customer
-    # was answered again after a fault (bench/load/faults.py)
-    answered: dict[int, list[tuple[float, float]]] = field(
+    # customer index -> (sent at, answered at, by whom) of each answered message: when every
+    # customer was answered again after a fault (bench/load/faults.py); see `answered_by`
+    answered: dict[int, list[tuple[float, float, str]]] = field(
         default_factory=lambda: defaultdict(list))
+    # customer index -> (at, who, text): what each customer sent and was shown, when a fault
+    # run keeps it for its per-customer breakdown (None: not kept)
+    timeline: dict[int, list[tuple[float, str, str]]] | None = None
 
     def turn(self, kind: str, seconds: float) -> None:
         self.latencies[kind].append(seconds * 1000)
@@ -80,6 +85,20 @@ class Record:
 
 class TurnFailed(Exception):
     pass
+
+
+def answered_by(replies: list[tuple[str, str]]) -> str:
+    """Who answered a message, from its replies' (author, text): `assistant`; `trouble` (the
+    assistant could not answer and handed the chat to a person); `agent`; `nobody` (the chat
+    is with the people: the message was stored and acknowledged, and nobody answered it)."""
+    if any(text == TROUBLE_TEXT for _, text in replies):
+        return "trouble"
+    if any(author == "agent" or text in (AGENT_GREETING, AGENT_CLOSING)
+           for author, text in replies):
+        return "agent"
+    if any(author != "customer" for author, _ in replies):  # WhatsApp's: no author known
+        return "assistant"
+    return "nobody"
 
 
 async def json_frames(socket: aiohttp.ClientWebSocketResponse) -> AsyncIterator[dict[str, Any]]:
@@ -111,6 +130,8 @@ class WidgetCustomer:
         self.sent: dict[str, str] = {}  # client_message_id -> text
         self.conversation_id = self.token = ""
         self._closing = False
+        self.log: list[tuple[float, str, str]] | None = None  # (at, who, text), if kept
+        self.last_answered_by = "nobody"
 
     async def open(self, language: str = "en") -> None:
         deadline = time.perf_counter() + self.RECONNECT_FOR_SECONDS
@@ -190,6 +211,9 @@ class WidgetCustomer:
                 else:
                     self.seen[message["id"]] += 1
                 on_this_socket.add(message["id"])
+                if self.log is not None and message["id"] not in self.arrived and message[
+                        "author"] != "customer":
+                    self.log.append((now, message["author"], str(message.get("text") or "")))
                 self.arrived.setdefault(message["id"], now)
                 self.messages[message["id"]] = message
             elif event["type"] == "ack" or event["type"] == "error":
@@ -203,6 +227,8 @@ class WidgetCustomer:
         client_id = uuid.uuid4().hex
         self.sent[client_id] = turn.text
         started = time.perf_counter()
+        if self.log is not None:
+            self.log.append((started, "customer (widget)", turn.text))
         while True:
             future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
             self._acks[client_id] = future
@@ -229,6 +255,8 @@ class WidgetCustomer:
                                  f"{turn.text!r} in {self.conversation_id} never came") from None
         last = max([ack["at"], *(self.arrived[i] for i in pending)])
         self.last_replies = [str(self.messages[i].get("text") or "") for i in ack["reply_ids"]]
+        self.last_answered_by = answered_by([(self.messages[i]["author"], text) for i, text in
+                                             zip(ack["reply_ids"], self.last_replies, strict=True)])
         return last - started
 
     async def wait_for(self, predicate: Any, timeout: float = 300) -> dict[str, Any]:
@@ -304,6 +332,7 @@ class FakeGraph:
     def __init__(self, access_token: str) -> None:
         self._token = access_token
         self.arrivals: dict[str, list[tuple[float, str, str]]] = defaultdict(list)  # to -> ...
+        self.logs: dict[str, list[tuple[float, str, str]]] = {}  # to -> a customer's timeline
         self.changed: dict[str, asyncio.Event] = defaultdict(asyncio.Event)
         self.refused = 0
 
@@ -320,6 +349,8 @@ class FakeGraph:
         text = ((body.get("text") or {}).get("body")
                 or json.dumps(body.get("interactive") or body.get("template") or {}))
         self.arrivals[body["to"]].append((time.perf_counter(), wamid, text))
+        if body["to"] in self.logs:
+            self.logs[body["to"]].append((time.perf_counter(), "to WhatsApp", text))
         self.changed[body["to"]].set()
         return web.json_response({"messages": [{"id": wamid}]})
 
@@ -347,6 +378,7 @@ class WhatsAppCustomer:
         self._http, self._base, self._secret, self._graph = http, base, secret, graph
         self.number, self._record, self._think = number, record, think
         self.sent: dict[str, tuple[float, str]] = {}  # wamid -> (sent at, kind)
+        self.last_answered_by = "nobody"
 
     async def say(self, turn: Turn, timeout: float = 120) -> None:
         wamid = f"wamid.in.{uuid.uuid4().hex}"
@@ -360,6 +392,8 @@ class WhatsAppCustomer:
         before = len(self._graph.arrivals[self.number])
         started = time.perf_counter()
         self.sent[wamid] = (started, turn.kind)
+        if self._number_log is not None:
+            self._number_log.append((started, "customer (WhatsApp)", turn.text))
         await self._deliver(body, signature, started + timeout)
         if turn.kind == "to_agent":
             return
@@ -372,7 +406,14 @@ class WhatsAppCustomer:
                 await asyncio.wait_for(event.wait(), self._think)
             except asyncio.TimeoutError:
                 if len(self._graph.arrivals[self.number]) == count:
+                    # WhatsApp says nothing of authors: a reply is told apart by its text
+                    self.last_answered_by = answered_by(
+                        [("", text) for _, _, text in self._graph.arrivals[self.number][before:]])
                     return
+
+    @property
+    def _number_log(self) -> list[tuple[float, str, str]] | None:
+        return self._graph.logs.get(self.number)
 
     async def _deliver(self, body: bytes, signature: str, deadline: float) -> None:
         """Posts the webhook; like Meta, delivers the same event again until it gets a 200."""

@@ -85,12 +85,15 @@ class FullSystemLoad:
             await self._whatsapp(http, index, serial, name, turns, record)
             return
         customer = c.WidgetCustomer(http, self.system.web_url, record)
+        if record.timeline is not None:
+            customer.log = record.timeline[index]
         await customer.open()
         try:
             for turn in turns:
                 started = time.perf_counter()
                 record.turn(turn.kind, await customer.say(turn))
-                record.answered[index].append((started, time.perf_counter()))
+                record.answered[index].append((started, time.perf_counter(),
+                                               customer.last_answered_by))
                 if answers is not None:
                     answers[turn.text] = [a[:160] for a in customer.last_replies]
             if name == "human":
@@ -103,7 +106,8 @@ class FullSystemLoad:
                 await customer.wait_for(
                     lambda m: (m.get("payload") or {}).get("resolved") is not None
                     or m["text"] == c.AGENT_CLOSING)
-                record.answered[index].append((self.sent_at[follow.text], time.perf_counter()))
+                record.answered[index].append((self.sent_at[follow.text], time.perf_counter(),
+                                               "agent"))
             await customer.check_and_close()
         finally:
             await customer.close()
@@ -114,10 +118,13 @@ class FullSystemLoad:
         customer = c.WhatsAppCustomer(http, self.system.web_url, WHATSAPP[
             "SUPPORT_WHATSAPP_APP_SECRET"], self.graph, number, record)
         self.whatsapp.append(customer)
+        if record.timeline is not None:
+            self.graph.logs[number] = record.timeline[index]
         for turn in turns:
             started = time.perf_counter()
             await customer.say(turn)
-            record.answered[index].append((started, time.perf_counter()))
+            record.answered[index].append((started, time.perf_counter(),
+                                           customer.last_answered_by))
         if name == "human":
             at = await customer.wait_text(c.AGENT_GREETING)
             record.turn("handoff_to_agent_reply", at - started)
@@ -125,7 +132,8 @@ class FullSystemLoad:
             self.sent_at[follow.text] = time.perf_counter()
             await customer.say(follow)
             await customer.wait_text(c.AGENT_CLOSING)
-            record.answered[index].append((self.sent_at[follow.text], time.perf_counter()))
+            record.answered[index].append((self.sent_at[follow.text], time.perf_counter(),
+                                           "agent"))
 
     async def knowledge_answers(self, after_id: int = 0) -> tuple[int, dict[str, int]]:
         """(last event id, counts) of the knowledge answers stored since `after_id`: how many
@@ -181,6 +189,7 @@ class FullSystemLoad:
         record.lost += found.lost
         record.duplicated += found.duplicated
         self.whatsapp.clear()
+        self.graph.logs.clear()
 
     def _check_whatsapp_customer(self, customer: c.WhatsAppCustomer, rows: Any,
                                  record: c.Record) -> None:

@@ -17,11 +17,16 @@ fault is injected and the process started again the way a supervisor (systemd's
   leave its backends running), then started again;
 - Redis: kill -9, then started again (it keeps nothing on disk, like a crashed cache).
 
-Per fault: seconds from the fault until every customer was answered again (each one got the
-answer to a message sent after the fault), seconds until the process answered its health
-check again, and — checked message by message, as in the load run — messages lost or
-duplicated, plus errors, reconnects and resends. Writes DIR/cluster-faults.json and .md.
-Asserts nothing.
+Per fault: seconds from the fault until every customer the fault did not hand to a person
+had a message sent after the fault answered by the assistant (the system's recovery); for
+the customers it did hand over ("I'm having trouble ... connecting you to a person"), until a
+person answered them and until the assistant did again (paced by the simulated agents, who
+close such a chat 60 s after the customer's last word); the first measure, until every
+customer had a message sent after the fault answered by anyone, for comparison with earlier
+runs; seconds until the process answered its health check again; and — checked message by
+message, as in the load run — messages lost or duplicated, plus errors, reconnects and
+resends. The customers answered again last are listed with what they sent and were shown
+after the fault, when and by whom. Writes DIR/cluster-faults.json and .md. Asserts nothing.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ import os
 import subprocess
 import tempfile
 import time
+from collections import defaultdict
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
@@ -101,18 +107,113 @@ def restart_redis(redis: ThrowawayRedis) -> float:
     return time.monotonic() - began
 
 
-def recovery(record: c.Record, customers: int, fault_at: float) -> tuple[float | None, list[int]]:
-    """Seconds from the fault until the last customer was answered for a message sent after
-    it, and the customers never answered again within the phase."""
-    firsts: dict[int, float] = {}
+def _first(entries: list[tuple[float, float, str]], fault_at: float, by: set[str] | None = None,
+           ) -> float | None:
+    """When the first message sent after the fault was answered (by one of `by`)."""
+    times = [answered for sent, answered, who in entries
+             if sent >= fault_at and (by is None or who in by)]
+    return min(times, default=None)
+
+
+def _who(author: str, text: str) -> str:
+    """An event of a customer's timeline as `customer`, `assistant`, `trouble` or `agent`."""
+    if author.startswith("customer"):
+        return "customer"
+    if author == "system":
+        return "system"  # e.g. the place in the queue
+    return c.answered_by([(author, text)])
+
+
+HANDED_OVER = "connecting you to a person"  # in every handover's reply: trouble, asked, unsure
+
+
+def with_a_person(events: list[tuple[float, str, str]], at: float) -> bool:
+    """Whether the customer's chat was with the people at `at`: handed over (the handover
+    reply) and not closed by an agent since."""
+    handed = [t for t, _, text in events if t < at and HANDED_OVER in text]
+    closed = [t for t, _, text in events if t < at and text == c.AGENT_CLOSING]
+    return bool(handed) and max(handed) > max(closed, default=float("-inf"))
+
+
+def recovery(record: c.Record, customers: int, fault_at: float) -> dict[str, Any]:
+    """Seconds from the fault until the last customer was answered again, three ways:
+
+    - *answered again* (the first measure, kept to compare runs): a message sent after the
+      fault had all its replies — whoever gave them, or none where a person has the chat;
+    - *assistant again*: every customer who was not with a person — neither at the fault
+      nor handed over by it ("I'm having trouble" after it) — had a message sent after the
+      fault answered by the assistant: the system's own recovery;
+    - for those with a person, from the fault (or their handover, if the fault caused it)
+      until a person answered them (*person*) and until the assistant answered a message
+      they sent after that (*their assistant*): these wait on the simulated agents, who
+      answer only the scripted follow-up and close any other chat 60 s after its greeting.
+    """
+    timeline = record.timeline or {}
+    # customer -> from when the people had them: the fault, or the fault's "I'm having trouble"
+    since: dict[int, float] = {}
+    by_fault: list[int] = []
+    for i in range(customers):
+        events = timeline.get(i, [])
+        troubles = [at for at, who, text in events
+                    if at >= fault_at and _who(who, text) == "trouble"]
+        if with_a_person(events, fault_at):
+            since[i] = fault_at
+        elif troubles:
+            since[i] = min(troubles)
+            by_fault.append(i)
+    kept = [i for i in range(customers) if i not in since]
+
+    def latest(firsts: dict[int, float | None]) -> tuple[float | None, list[int]]:
+        missing = [i for i, at in firsts.items() if at is None]
+        if missing or not firsts:
+            return None, missing
+        return round(max(at for at in firsts.values() if at is not None) - fault_at, 1), []
+
+    any_answer, any_missing = latest({i: _first(record.answered.get(i, []), fault_at)
+                                      for i in range(customers)})
+    assistant, assistant_missing = latest({i: _first(record.answered.get(i, []), fault_at,
+                                                     {"assistant"}) for i in kept})
+    person, person_missing = latest({i: min((at for at, who, text in timeline.get(i, [])
+                                             if at >= t and _who(who, text) == "agent"),
+                                            default=None) for i, t in since.items()})
+    again, again_missing = latest({i: _first(record.answered.get(i, []), t, {"assistant"})
+                                   for i, t in since.items()})
+    return {"answered_again_seconds": any_answer, "customers_not_answered_again": any_missing,
+            "assistant_again_seconds": assistant,
+            "customers_not_answered_by_the_assistant_again": assistant_missing,
+            "with_a_person": sorted(since), "handed_over_by_the_fault": by_fault,
+            "person_answered_seconds": person,
+            "with_a_person_never_answered_by_a_person": person_missing,
+            "with_a_person_assistant_again_seconds": again,
+            "with_a_person_never_answered_by_the_assistant": again_missing}
+
+
+def breakdown(record: c.Record, customers: int, fault_at: float, slowest: int = 5,
+              ) -> list[dict[str, Any]]:
+    """The customers answered again last (or never): what they sent after the fault, when,
+    and what answered them, in seconds from the fault."""
+    timeline = record.timeline or {}
+    rows: list[dict[str, Any]] = []
     for index in range(customers):
-        after = [answered for sent, answered in record.answered.get(index, []) if sent >= fault_at]
-        if after:
-            firsts[index] = min(after)
-    missing = [i for i in range(customers) if i not in firsts]
-    if not firsts or missing:
-        return None, missing
-    return round(max(firsts.values()) - fault_at, 1), []
+        events = timeline.get(index, [])
+        answered = _first(record.answered.get(index, []), fault_at)
+        by = next((who for sent, at, who in record.answered.get(index, [])
+                   if sent >= fault_at and at == answered), None)
+        until = answered if answered is not None else float("inf")
+        shown: list[tuple[float | None, str, str]] = [
+            (round(at - fault_at, 1), _who(who, text), text[:80]) for at, who, text in events
+            if fault_at - 10 <= at <= until + 0.5]
+        if len(shown) > 14:
+            shown = [*shown[:9], (None, "...", f"{len(shown) - 13} more"), *shown[-4:]]
+        rows.append({"customer": index,
+                     "channel": "WhatsApp" if any("WhatsApp" in who for _, who, _ in events)
+                     else "widget",
+                     "answered_again_seconds": None if answered is None
+                     else round(answered - fault_at, 1),
+                     "answered_by": by, "events": shown})
+    rows.sort(key=lambda row: float("-inf") if row["answered_again_seconds"] is None
+              else -row["answered_again_seconds"])
+    return rows[:slowest]
 
 
 def fault_phase(name: str, inject: Callable[[], float], customers: int, lead: float,
@@ -121,17 +222,22 @@ def fault_phase(name: str, inject: Callable[[], float], customers: int, lead: fl
     look at who has been answered again, until all have or the phase is over."""
 
     async def during(record: c.Record) -> dict[str, Any]:
+        record.timeline = defaultdict(list)
         began = time.perf_counter()
         await asyncio.sleep(lead)
         fault_at = time.perf_counter()
         print(f"==> fault: {name}", flush=True)
         back = await asyncio.get_running_loop().run_in_executor(None, inject)
-        seconds, missing = recovery(record, customers, fault_at)
-        while seconds is None and time.perf_counter() < began + phase:
+        found = recovery(record, customers, fault_at)
+        while (None in (found["answered_again_seconds"], found["assistant_again_seconds"])
+               or (found["with_a_person"] and None in (
+                   found["person_answered_seconds"],
+                   found["with_a_person_assistant_again_seconds"])))\
+                and time.perf_counter() < began + phase:
             await asyncio.sleep(0.5)
-            seconds, missing = recovery(record, customers, fault_at)
-        return {"fault": name, "process_back_seconds": round(back, 1),
-                "answered_again_seconds": seconds, "customers_not_answered_again": missing}
+            found = recovery(record, customers, fault_at)
+        return {"fault": name, "process_back_seconds": round(back, 1), **found,
+                "slowest_customers": breakdown(record, customers, fault_at)}
 
     return during
 
@@ -187,31 +293,61 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         await runner.cleanup()
 
 
+def _seconds(during: dict[str, Any], key: str, missing: str) -> str:
+    if key not in during:
+        return "-"  # a run from before this was measured
+    value = during[key]
+    if value is not None:
+        return str(value)
+    return f"not within the phase ({len(during.get(missing, []))} not)"
+
+
 def markdown(result: dict[str, Any]) -> str:
     intro = (f"{result['customers']} customers (widget and WhatsApp, agents on the console) "
              f"chat through nginx for {result['phase_seconds']:.0f} s per fault; the fault "
-             f"comes {result['lead_seconds']:.0f} s in. *Answered again*: seconds from the "
-             "fault until every customer had the answer to a message sent after it. *Back*: "
-             "seconds until the killed process answered its health check again (PostgreSQL, "
-             "Redis: the restart until they accepted connections). *Duplicated*: a message "
-             "stored twice, sent twice on one socket, or delivered twice to WhatsApp. "
-             "*Repeated after reconnect*: messages a widget's new socket sent again after a "
-             "reconnect; the protocol has clients drop an id already shown, and the widget "
-             "does (the cluster browser test checks its screen), so they are counted apart.")
+             f"comes {result['lead_seconds']:.0f} s in. *Assistant again*: seconds from the "
+             "fault until every customer who was not with a person had a message sent after "
+             "the fault answered by the assistant — the system's own recovery. *With a person*: "
+             "customers whose chat was with the people at the fault (handed over before it, "
+             "not yet closed), and in brackets those the fault itself handed over (the \"I'm "
+             "having trouble ... connecting you to a person\" reply after it); *person*: until "
+             "a person had answered each of them since the fault or their handover; *their "
+             "assistant*: until the assistant answered each of them again. Both wait on the "
+             "simulated agents, who answer only the scripted follow-up and close any other "
+             "chat 60 s after their greeting. *Answered again*: the earlier measure, until "
+             "every customer had all the replies to a message sent after the fault, whoever "
+             "gave them (a message to a chat a person has gets none: its acknowledgement "
+             "counts). *Back*: seconds until the killed process answered its health check "
+             "again (PostgreSQL, Redis: the restart until they accepted connections). "
+             "*Duplicated*: a message stored twice, sent twice on one socket, or delivered "
+             "twice to WhatsApp. *Repeated after reconnect*: messages a widget's new socket "
+             "sent again after a reconnect; the protocol has clients drop an id already shown, "
+             "and the widget does (the cluster browser test checks its screen), so they are "
+             "counted apart.")
     title = (f"# Faults under load: `./assistant cluster` ({result['when']}, "
              f"{result['machine']['cpus']} cores)")
     out = [title, "", intro, "",
-           ("| fault | answered again (s) | back (s) | lost | duplicated | errors | reconnects "
+           ("| fault | assistant again (s) | with a person (by the fault) | person (s) "
+            "| their assistant (s) "
+            "| answered again (s) | back (s) | lost | duplicated | errors | reconnects "
             "| resent | repeated after reconnect | turns | turns/s | load avg (1 min) | "
             "CPU s / 1000 turns |"),
-           "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for phase in result["phases"]:
         during = phase["during"]
-        again = during["answered_again_seconds"]
-        if again is None:
-            again = f"not within the phase ({len(during['customers_not_answered_again'])} not)"
+        handed = during.get("with_a_person", [])
+        assistant = _seconds(during, "assistant_again_seconds",
+                             "customers_not_answered_by_the_assistant_again")
+        person = _seconds(during, "person_answered_seconds",
+                          "with_a_person_never_answered_by_a_person") if handed else "-"
+        theirs = _seconds(during, "with_a_person_assistant_again_seconds",
+                          "with_a_person_never_answered_by_the_assistant") if handed else "-"
         out.append(
-            f"| {during['fault']} | {again} | {during['process_back_seconds']} | "
+            f"| {during['fault']} | {assistant} | "
+            f"{len(handed)} ({len(during.get('handed_over_by_the_fault', []))}) | "
+            f"{person} | {theirs} | "
+            f"{_seconds(during, 'answered_again_seconds', 'customers_not_answered_again')} | "
+            f"{during['process_back_seconds']} | "
             f"{len(phase['lost'])} | {len(phase['duplicated'])} | "
             f"{sum(phase['errors'].values())} | {phase['reconnects']} | {phase['resent']} | "
             f"{phase.get('repeated_after_reconnect', '-')} | "
@@ -225,6 +361,18 @@ def markdown(result: dict[str, Any]) -> str:
     if problems:
         out += ["", "What went wrong, per fault:", ""]
         out += [f"- {fault}: {kind}: {item}" for fault, kind, item in problems[:60]]
+    out += ["", "## The customers answered again last, per fault", "",
+            ("Seconds from the fault; what each sent and was shown until its first message "
+             "sent after the fault was answered (*answered again*), and by whom.")]
+    for phase in result["phases"]:
+        out += ["", f"### {phase['during']['fault']}", ""]
+        for row in phase["during"].get("slowest_customers", []):
+            again = row["answered_again_seconds"]
+            out.append(f"- customer {row['customer']} ({row['channel']}): "
+                       + (f"answered again at {again} s by {row['answered_by']}"
+                          if again is not None else "not answered again within the phase"))
+            out += [f"  - {'' if at is None else f'{at:+.1f} s '}{who}: {text}"
+                    for at, who, text in row["events"]]
     return "\n".join(out) + "\n"
 
 
