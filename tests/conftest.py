@@ -71,6 +71,7 @@ class FakeRasa:
         self.server: TestServer | None = None
         self.tracker_events: list[tuple[str, Any]] = []
         self.tracker_gate: asyncio.Event | None = None
+        self.tracker_requests = 0  # arrived, including any still held at the gate
         # A slow assistant widens any overlap between messages of one conversation.
         self.delay = 0.0
         self.in_flight = 0
@@ -79,6 +80,7 @@ class FakeRasa:
     async def _tracker_events(self, request: web.Request) -> web.Response:
         if request.query.get("token") != RASA_TOKEN:
             return web.json_response({"error": "unauthorised"}, status=401)
+        self.tracker_requests += 1
         if self.tracker_gate is not None:  # a slow Rasa: answers when the test opens it
             await self.tracker_gate.wait()
         if self.tracker_status != 200:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from handoff.appkeys import SERVICE
+from handoff.appkeys import ROUTER, SERVICE
 from handoff.assistant import AssistantTurn
 from handoff.repeat_answers import RepeatAnswers, index_stamp, repeatable
 from tests.conftest import FakeRasa
@@ -176,9 +176,20 @@ async def test_the_next_message_reaches_rasa_after_the_repeated_turn(
     await send(client, cid, auth, text=QUESTION)
     knowledge_rasa.tracker_gate = asyncio.Event()
     repeated = asyncio.create_task(send(client, cid, auth, text=QUESTION))
+    locks = client.app[ROUTER]._locks
+
+    async def turn_at_rasa() -> None:  # the repeat holds the lock, its events at Rasa's gate
+        while knowledge_rasa.tracker_requests == 0:
+            await asyncio.sleep(0.01)
+
+    await asyncio.wait_for(turn_at_rasa(), 10)
     following = asyncio.create_task(send(client, cid, auth, text="thanks"))
-    for _ in range(50):  # both are in: the repeat waits on Rasa's tracker, the next on it
-        await asyncio.sleep(0.01)
+
+    async def held_back_or_asked() -> None:  # queued behind the repeat, or (wrongly) at Rasa
+        while locks._users.get(cid, 0) < 2 and len(knowledge_rasa.received) == 1:
+            await asyncio.sleep(0.01)
+
+    await asyncio.wait_for(held_back_or_asked(), 10)
     assert [r["message"] for r in knowledge_rasa.received] == [QUESTION]
     knowledge_rasa.tracker_gate.set()
     await asyncio.gather(repeated, following)
