@@ -209,3 +209,22 @@ async def seed_if_empty(engine: AsyncEngine) -> int:
         if await session.scalar(select(func.count()).select_from(Order)):
             return 0
     return await seed(engine)
+
+
+async def add_delivered_orders(engine: AsyncEngine, email: str, numbers: list[str], *,
+                               age: timedelta = timedelta(days=9), random_seed: int = 7) -> None:
+    """Delivered orders, inside the refund window and with nothing refunded yet, for the demo
+    customer with `email`: a load run gives every refund conversation an order of its own, so
+    none is refused as refunded already by an earlier simulated customer."""
+    builder = _Builder(random.Random(random_seed), datetime.now(timezone.utc))
+    async with session_factory(engine).begin() as session:
+        customer = await session.scalar(select(Customer).where(Customer.email == email))
+        if customer is None:
+            raise ValueError(f"the shop has no customer {email}; is it seeded?")
+        # invoice numbers go on from the store's own
+        builder.invoices = await session.scalar(select(func.count()).select_from(Invoice)) or 0
+        orders = [builder.order(number, OrderStatus.DELIVERED, age, customer)
+                  for number in numbers]
+        for order in orders:
+            order.refunds, order.updated_at = [], order.placed_at
+        session.add_all(orders)

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.load import customers as c
-from bench.load import report, soak
+from bench.load import orders, report, soak
 from bench.load.drive import FullSystemLoad, run_level, warm_up
 from bench.load.systems import (
     WHATSAPP,
@@ -88,7 +88,9 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                 None, project_model if kind == "rasa-project" else baseline_model)
             systems[name] = await loop.run_in_executor(
                 None, start_bare_rasa, name, work / name, baseline, endpoint, chosen.threads)
+            systems[name].shop_url = f"sqlite:///{work}/actions/shop.db"
         answers = {name: await warm_up(system, fulls.get(name)) for name, system in systems.items()}
+        await orders.hand_out(systems.values(), len(args.levels) * args.duration)
         results: dict[str, Any] = {name: {"startup_seconds": s.startup_seconds, "levels": [],
                                           "answers": answers[name]}
                                    for name, s in systems.items()}

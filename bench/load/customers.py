@@ -34,14 +34,15 @@ class Turn:
     text: str
 
 
-# The mix: (weight, turns). Languages follow the store's customers.
+# The mix: (weight, turns). Languages follow the store's customers. `{order}`: an order of
+# the conversation's own (orders.py).
 SCRIPTS: list[tuple[str, int, list[Turn]]] = [
     ("greeting", 20, [Turn("greeting", "hi"), Turn("greeting", "thanks, bye")]),
     ("knowledge", 35, [Turn("knowledge", "how many days until my package shows up in berlin"),
                        Turn("knowledge", "can i send back a sweater i don't like")]),
     ("order_status", 20, [Turn("order_status", "where is my order?"),
                           Turn("verification", "A10001"), Turn("verification", ANNA)]),
-    ("refund", 10, [Turn("refund", "I want a refund for order A10003"),
+    ("refund", 10, [Turn("refund", "I want a refund for order {order}"),
                     Turn("verification", ANNA), Turn("refund", "1"),
                     Turn("refund", "it arrived damaged"), Turn("refund", "yes")]),
     ("human", 15, [Turn("handoff", "I want to talk to a person")]),

@@ -16,6 +16,7 @@ import aiohttp
 from sqlalchemy import text
 
 from bench.load import customers as c
+from bench.load.orders import with_order
 from bench.load.systems import ADMIN_EMAIL, ADMIN_PASSWORD, WHATSAPP, System
 from handoff.db import create_engine
 
@@ -227,14 +228,17 @@ async def run_level(system: System, level: int, duration: float, full: FullSyste
     agents = await full.start_agents(record) if full else []
     before = system.usage()
     answers_from = (await full.knowledge_answers())[0] if full else 0
+    pool = system.refund_orders
+    orders_before = (pool.fresh, pool.reused) if pool is not None else (0, 0)
     started = time.perf_counter()
     deadline = started + duration
     beside = asyncio.create_task(during(record)) if during is not None else None
 
     async def customer(index: int) -> None:
-        for name, turns in c.script_order(index + level * 1000, 10_000):
+        for name, script in c.script_order(index + level * 1000, 10_000):
             if time.perf_counter() > deadline:
                 return
+            turns = with_order(script, system.refund_orders)
             try:
                 if full is not None:
                     await full.conversation(http, index, name, turns, record)
@@ -272,6 +276,8 @@ async def run_level(system: System, level: int, duration: float, full: FullSyste
         "repeated_after_reconnect": record.repeated_after_reconnect,
         "agent_chats_closed_idle": idle_closed,
         **({"knowledge_answers": knowledge} if knowledge is not None else {}),
+        **({"refund_orders": {"fresh": pool.fresh - orders_before[0],
+                              "reused": pool.reused - orders_before[1]}} if pool else {}),
         **({"during": beside_result} if beside is not None else {}),
         "turns": record.turns, "turns_per_second": round(record.turns / elapsed, 2),
         "latency": {kind: percentiles(samples) for kind, samples in sorted(record.latencies.items())},
@@ -296,7 +302,8 @@ async def warm_up(system: System, full: FullSystemLoad | None) -> dict[str, list
     http = aiohttp.ClientSession()
     agents = await full.start_agents(record) if full else []
     answers: dict[str, list[str]] = {}
-    for name, _, turns in c.SCRIPTS:
+    for name, _, script in c.SCRIPTS:
+        turns = with_order(script, None)
         if full is not None:
             await full.conversation(http, 0, name, turns, record, answers)
         else:

@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.load import customers as c
+from bench.load import orders
 from bench.load.drive import FullSystemLoad, run_level, warm_up
 from bench.load.systems import WHATSAPP, System, answers, project_model, start_cluster
 from tests.processes import Launch, crash, stop
@@ -189,16 +190,17 @@ def recovery(record: c.Record, customers: int, fault_at: float) -> dict[str, Any
 
 
 def breakdown(record: c.Record, customers: int, fault_at: float, slowest: int = 5,
-              ) -> list[dict[str, Any]]:
-    """The customers answered again last (or never): what they sent after the fault, when,
-    and what answered them, in seconds from the fault."""
+              with_a_person: Collection[int] = ()) -> list[dict[str, Any]]:
+    """The customers the assistant answered again last (or never), leaving out those with a
+    person (see `recovery`): what they sent and were shown around the fault until then, in
+    seconds from the fault — what explains the *assistant again* time."""
     timeline = record.timeline or {}
     rows: list[dict[str, Any]] = []
     for index in range(customers):
+        if index in with_a_person:
+            continue
         events = timeline.get(index, [])
-        answered = _first(record.answered.get(index, []), fault_at)
-        by = next((who for sent, at, who in record.answered.get(index, [])
-                   if sent >= fault_at and at == answered), None)
+        answered = _first(record.answered.get(index, []), fault_at, {"assistant"})
         until = answered if answered is not None else float("inf")
         shown: list[tuple[float | None, str, str]] = [
             (round(at - fault_at, 1), _who(who, text), text[:80]) for at, who, text in events
@@ -208,11 +210,11 @@ def breakdown(record: c.Record, customers: int, fault_at: float, slowest: int = 
         rows.append({"customer": index,
                      "channel": "WhatsApp" if any("WhatsApp" in who for _, who, _ in events)
                      else "widget",
-                     "answered_again_seconds": None if answered is None
+                     "assistant_again_seconds": None if answered is None
                      else round(answered - fault_at, 1),
-                     "answered_by": by, "events": shown})
-    rows.sort(key=lambda row: float("-inf") if row["answered_again_seconds"] is None
-              else -row["answered_again_seconds"])
+                     "events": shown})
+    rows.sort(key=lambda row: float("-inf") if row["assistant_again_seconds"] is None
+              else -row["assistant_again_seconds"])
     return rows[:slowest]
 
 
@@ -237,7 +239,8 @@ def fault_phase(name: str, inject: Callable[[], float], customers: int, lead: fl
             await asyncio.sleep(0.5)
             found = recovery(record, customers, fault_at)
         return {"fault": name, "process_back_seconds": round(back, 1), **found,
-                "slowest_customers": breakdown(record, customers, fault_at)}
+                "slowest_customers": breakdown(record, customers, fault_at,
+                                               with_a_person=found["with_a_person"])}
 
     return during
 
@@ -263,6 +266,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         load = FullSystemLoad(system, graph)
         await load.setup()
         await warm_up(system, load)
+        await orders.hand_out([system], len(args.faults) * args.phase)
         injections: dict[str, Callable[[], float]] = {
             "web-1": lambda: supervisor.kill_and_restart("web-1"),  # type: ignore[union-attr]
             "rasa-1": lambda: supervisor.kill_and_restart("rasa-1"),  # type: ignore[union-attr]
@@ -361,16 +365,18 @@ def markdown(result: dict[str, Any]) -> str:
     if problems:
         out += ["", "What went wrong, per fault:", ""]
         out += [f"- {fault}: {kind}: {item}" for fault, kind, item in problems[:60]]
-    out += ["", "## The customers answered again last, per fault", "",
-            ("Seconds from the fault; what each sent and was shown until its first message "
-             "sent after the fault was answered (*answered again*), and by whom.")]
+    out += ["", "## The customers the assistant answered again last, per fault", "",
+            ("Customers not with a person; seconds from the fault; what each sent and was "
+             "shown until the assistant answered a message it sent after the fault "
+             "(*assistant again*).")]
     for phase in result["phases"]:
         out += ["", f"### {phase['during']['fault']}", ""]
         for row in phase["during"].get("slowest_customers", []):
-            again = row["answered_again_seconds"]
+            again = row.get("assistant_again_seconds")
             out.append(f"- customer {row['customer']} ({row['channel']}): "
-                       + (f"answered again at {again} s by {row['answered_by']}"
-                          if again is not None else "not answered again within the phase"))
+                       + (f"answered by the assistant again at {again} s"
+                          if again is not None else "not answered by the assistant again "
+                          "within the phase"))
             out += [f"  - {'' if at is None else f'{at:+.1f} s '}{who}: {text}"
                     for at, who, text in row["events"]]
     return "\n".join(out) + "\n"

@@ -30,6 +30,7 @@ from pathlib import Path
 from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from bench.load.orders import RefundOrders
 from tests.processes import tree
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -136,6 +137,8 @@ class System:
     database_url: str = ""  # the product's database, read for the exactly-once checks
     run_dir: Path | None = None  # where `./assistant` leaves each process's pid file
     checks: dict[str, str] = field(default_factory=dict)  # process -> its health check URL
+    shop_url: str = ""  # the SQL store its action server uses
+    refund_orders: RefundOrders | None = None  # one per refund conversation (orders.py)
 
     def usage(self) -> dict[str, tuple[float, int]]:
         return {name: usage(pid) for name, pid in self.processes.items()}
@@ -216,7 +219,8 @@ def start_full(work: Path, model: Path, graph_url: str, extra_env: dict[str, str
                                                 **extra_env}, ports["web"], ports["action"])
     system = System("full", work, web_url=f"http://127.0.0.1:{ports['web']}",
                     graph_secret=WHATSAPP["SUPPORT_WHATSAPP_APP_SECRET"],
-                    database_url=f"sqlite+aiosqlite:///{work}/support.db")
+                    database_url=f"sqlite+aiosqlite:///{work}/support.db",
+                    shop_url=f"sqlite:///{work}/shop.db")
     return _launch(system, "up", env, {
         "action-server": f"http://127.0.0.1:{ports['action']}/health",
         "web": f"{system.web_url}/health",
@@ -237,7 +241,8 @@ def start_cluster(work: Path, model: Path, graph_url: str, extra_env: dict[str, 
         "SUPPORT_RASA_PORTS": ",".join(map(str, rasa_ports)), **extra_env}, public, action)
     system = System("cluster", work, web_url=f"http://127.0.0.1:{public}",
                     graph_secret=WHATSAPP["SUPPORT_WHATSAPP_APP_SECRET"],
-                    database_url="postgresql+asyncpg:" + database_url.split(":", 1)[1])
+                    database_url="postgresql+asyncpg:" + database_url.split(":", 1)[1],
+                    shop_url=f"sqlite:///{work}/shop.db")
     checks = {"action-server": f"http://127.0.0.1:{action}/health",
               **{f"web-{i + 1}": f"http://127.0.0.1:{port}/health"
                  for i, port in enumerate(web_ports)},

@@ -55,10 +55,27 @@ def test_customers_the_fault_handed_to_a_person_are_measured_apart() -> None:
     assert found["assistant_again_seconds"] == 3.0
     assert found["person_answered_seconds"] == 4.0
     assert found["with_a_person_assistant_again_seconds"] == 71.0
+    slowest = breakdown(record, 2, fault_at=10.0, with_a_person=found["with_a_person"])
+    assert [row["customer"] for row in slowest] == [0]  # the assistant's own recovery
+
+
+def test_the_breakdown_ranks_by_when_the_assistant_answered_again() -> None:
+    """Customer 1 was answered by a person first (its chat was handed over after the fault,
+    not by it) and by the assistant only later: it heads the breakdown, which shows why."""
+    record = Record()
+    record.timeline = defaultdict(list)
+    record.answered[0] += [(11.0, 12.0, "assistant")]
+    record.answered[1] += [(11.0, 11.5, "agent"), (24.0, 25.0, "assistant")]
+    record.timeline[1] += [(11.0, "customer (widget)", "yes"), (11.5, "agent", AGENT_CLOSING),
+                           (24.0, "customer (widget)", "hi"), (25.0, "assistant", "Hello!"),
+                           (90.0, "customer (widget)", "later")]
+    found = recovery(record, 2, fault_at=10.0)
+    assert (found["assistant_again_seconds"], found["with_a_person"]) == (15.0, [])
     slowest = breakdown(record, 2, fault_at=10.0)
-    assert [row["customer"] for row in slowest] == [0, 1]  # 3.0 s, then 2.1 s
-    assert slowest[1]["answered_by"] == "nobody"
-    assert [who for _, who, _ in slowest[1]["events"]] == ["customer", "trouble", "customer"]
+    assert [(row["customer"], row["assistant_again_seconds"]) for row in slowest] == [
+        (1, 15.0), (0, 2.0)]
+    assert [who for _, who, _ in slowest[0]["events"]] == [
+        "customer", "agent", "customer", "assistant"]  # not what came after
 
 
 def test_who_answered_a_message() -> None:
