@@ -9,8 +9,10 @@ the question, the language and whether a form is active. So in a conversation wi
 active, a question the assistant answered from the knowledge base within `ttl` seconds, with
 the same channel and language and the same index generation, gets that answer from here:
 the classifier, the policies, the action server and the search are skipped. Rasa still sees
-the turn: the router appends the turn's events to its tracker after the customer has the
-answer, under the conversation's lock, so the next message finds the tracker complete.
+the turn: its events are stored with it (the `message_understood` event's `replay`), and the
+router appends them to Rasa's tracker under the conversation's lock just before Rasa reads
+the conversation's next message — not after each repeat, where the customer's next
+question would wait on that round trip; a restart in between loses nothing.
 
 Only a turn whose events are exactly the message, action_answer_from_knowledge_base, its
 replies and a listen (no slot, no form, no follow-up) and that asks for no handoff is kept.

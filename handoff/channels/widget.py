@@ -31,7 +31,6 @@ from handoff.config import Settings
 from handoff.conversations.errors import ConversationError
 from handoff.conversations.message_text import clean_message_text
 from handoff.conversations.models import Conversation, ConversationStatus
-from handoff.conversations.router import RouteResult
 from handoff.conversations.views import message_json
 from handoff.fanout import QUEUE_TOPIC, conversation_topic
 from handoff.http import STORAGE_DOWN
@@ -243,37 +242,27 @@ async def _handle(request: web.Request, socket: web.WebSocketResponse, conversat
         await socket.send_json({"type": "error", "error": str(exc),
                                 "client_message_id": client_id})
         return
-    typing = acked = False
+    typing = False
 
     async def thinking() -> None:  # only while the assistant, not a person, has the chat
         nonlocal typing
         typing = True
         await socket.send_json({"type": "typing", "on": True})
 
-    async def answered(result: RouteResult) -> None:
-        nonlocal typing, acked
-        if typing and not socket.closed:
-            typing = False
-            await socket.send_json({"type": "typing", "on": False})
-        # The message and its answers reach this socket through its own queue as well as
-        # the fan-out: a notice lost while Redis restarts must not leave the customer
-        # without the answer the ack promises (the push sends each id once).
-        for message in (result.message, *result.replies):
-            if not message.private:
-                events.put_nowait({"topic": conversation_topic(conversation_id),
-                                   "type": "message", "message": message_json(message)})
-        acked = True
-        # The ids of this message's replies: a client knows when its answer is complete.
-        await socket.send_json({"type": "ack", "client_message_id": client_id,
-                                "message_id": result.message.id, "duplicate": result.duplicate,
-                                "reply_ids": [m.id for m in result.replies if not m.private]})
-
     try:
-        outcome = await request.app[ROUTER].handle_incoming(
-            conversation_id, text, client_id, CHANNEL, on_thinking=thinking,
-            on_answered=answered)
+        result = await request.app[ROUTER].handle_incoming(
+            conversation_id, text, client_id, CHANNEL, on_thinking=thinking)
     finally:
         if typing and not socket.closed:
             await socket.send_json({"type": "typing", "on": False})
-    if not acked:
-        await answered(outcome)
+    # The message and its answers reach this socket through its own queue as well as the
+    # fan-out: a notice lost while Redis restarts must not leave the customer without the
+    # answer the ack promises (the push sends each id once).
+    for message in (result.message, *result.replies):
+        if not message.private:
+            events.put_nowait({"topic": conversation_topic(conversation_id),
+                               "type": "message", "message": message_json(message)})
+    # The ids of this message's replies: a client knows when its answer is complete.
+    await socket.send_json({"type": "ack", "client_message_id": client_id,
+                            "message_id": result.message.id, "duplicate": result.duplicate,
+                            "reply_ids": [m.id for m in result.replies if not m.private]})

@@ -22,7 +22,12 @@ from handoff.conversations.models import (
     utcnow,
 )
 from handoff.conversations.nps import NpsSurvey
-from handoff.conversations.service import ConversationService, HandoffRequest, Reply
+from handoff.conversations.service import (
+    ConversationService,
+    HandoffRequest,
+    RecentTurns,
+    Reply,
+)
 from handoff.conversations.views import message_json
 from handoff.fanout import MESSAGES_TOPIC, QUEUE_TOPIC, Fanout, conversation_topic
 from handoff.handoff_policy import HandoffPolicy
@@ -71,9 +76,6 @@ class RouteResult:
     replies: list[Message]
     status: str
     duplicate: bool = False
-
-
-Answered = Callable[[RouteResult], Awaitable[None]]
 
 
 # What an action may record: lower-case words, so a reply cannot forge the service's own events.
@@ -166,14 +168,12 @@ class MessageRouter:
 
     async def handle_incoming(
         self, conversation_id: str, text: str, source_id: str | None, channel: str,
-        on_thinking: Thinking | None = None, on_answered: Answered | None = None,
+        on_thinking: Thinking | None = None,
     ) -> RouteResult:
         """Stores the message, then routes it; a retried send gets the original outcome.
 
         `on_thinking` is awaited just before the assistant is asked (a live channel shows
-        "typing"); it is not called when a person has the conversation. `on_answered`, if
-        given, may be awaited with the outcome before this returns, as soon as the replies
-        are stored and published, while work the customer need not wait for remains.
+        "typing"); it is not called when a person has the conversation.
         """
         async with self._locks.hold(conversation_id):
             message, created, conversation = await self._service.accept(
@@ -183,7 +183,7 @@ class MessageRouter:
                 conversation = await self._service.get(conversation_id)
                 replies = await self._service.replies_to(message)
                 return RouteResult(message, replies, conversation.status, duplicate=True)
-            return await self._route(message, on_thinking, conversation, on_answered)
+            return await self._route(message, on_thinking, conversation)
 
     async def route_stored(self, message: Message) -> None:
         """Routes a message a channel stored already (webhooks answer the platform first)."""
@@ -201,8 +201,7 @@ class MessageRouter:
         return len(unrouted)
 
     async def _route(self, message: Message, on_thinking: Thinking | None = None,
-                     conversation: Conversation | None = None,
-                     on_answered: Answered | None = None) -> RouteResult:
+                     conversation: Conversation | None = None) -> RouteResult:
         """`conversation` as read under this conversation's lock, if the caller has it."""
         if conversation is None:
             conversation = await self._service.get(message.conversation_id)
@@ -229,10 +228,9 @@ class MessageRouter:
             return RouteResult(message, [], conversation.status)
         if on_thinking is not None:
             await on_thinking()
-        return await self._ask_assistant(conversation, message, on_answered)
+        return await self._ask_assistant(conversation, message)
 
-    async def _ask_assistant(self, conversation: Conversation, message: Message,
-                             on_answered: Answered | None = None) -> RouteResult:
+    async def _ask_assistant(self, conversation: Conversation, message: Message) -> RouteResult:
         # Read before Rasa is asked: the conversation's lock keeps both as they are until
         # this turn is stored.
         recent = await self._service.recent_turns(
@@ -244,8 +242,7 @@ class MessageRouter:
         if escalation is not None:
             replies, handoff = [escalation[0]], escalation[1]
         else:
-            parsed, turn = await self._assistant_turn(conversation, message,
-                                                      recent.assistant_idle)
+            parsed, turn = await self._assistant_turn(conversation, message, recent)
             replies, handoff, records = parsed.replies, parsed.handoff, parsed.records
         # A message the classifier could not place but the knowledge base answered was
         # understood after all: it neither counts towards nor triggers a low-confidence handoff.
@@ -258,7 +255,8 @@ class MessageRouter:
             "intent": turn.intent, "confidence": turn.confidence, "top_intent": turn.top_intent,
             "idle": turn.active_loop is None,
             **({"answered_by": "knowledge"} if answered else {}),
-            **({"repeated": True} if turn.repeated else {})}
+            # kept until the assistant next reads a message of this conversation (_catch_up)
+            **({"repeated": True, "replay": list(turn.events)} if turn.repeated else {})}
         stored = await self._service.record_assistant_turn(
             message, replies, handoff, understood, records)
         status = conversation.status
@@ -267,27 +265,22 @@ class MessageRouter:
             stored.append(await self._announce_wait(conversation.id, message))
             self.publish_queue_changed(conversation.id)
         self.publish_messages(conversation.id, [message, *stored])
-        result = RouteResult(message, stored, status)
-        if turn is not None and turn.repeated:
-            if on_answered is not None:
-                await on_answered(result)
-            await self._tell_assistant(conversation.id, turn)
-        return result
+        return RouteResult(message, stored, status)
 
     async def _assistant_turn(
-        self, conversation: Conversation, message: Message, idle: bool
+        self, conversation: Conversation, message: Message, recent: RecentTurns
     ) -> tuple[ParsedReplies, AssistantTurn | None]:
         """Rasa's replies (or, to a question it answered just now, the same answer again),
-        or an apology and a handoff when Rasa cannot answer.
-
-        `idle`: Rasa left no form active after its last turn in this conversation.
-        """
+        or an apology and a handoff when Rasa cannot answer."""
         metadata = {"channel": message.channel, "language": conversation.language}
         text = message.text or ""
+        idle = recent.assistant_idle  # Rasa left no form active after its last turn here
         repeated = self._repeats.answer(text, metadata) if idle else None
         if repeated is not None:
             return parse_replies(repeated.replies), repeated
         stamp = self._repeats.stamp() if idle and self._repeats.enabled else None
+        if recent.replays:
+            await self._catch_up(conversation.id, recent.replays)
         try:
             turn = await self._assistant.send(conversation.id, text, metadata)
             parsed = parse_replies(turn.replies)
@@ -301,15 +294,18 @@ class MessageRouter:
             self._repeats.remember(text, metadata, turn, stamp)
         return parsed, turn
 
-    async def _tell_assistant(self, conversation_id: str, turn: AssistantTurn) -> None:
-        """Appends a repeated answer's turn to Rasa's tracker, after the customer has it and
-        before the conversation's next message reaches Rasa (the caller holds its lock)."""
+    async def _catch_up(self, conversation_id: str, events: list[dict[str, Any]]) -> None:
+        """Adds the turns answered again without Rasa to its tracker before it reads this
+        conversation's next message (the caller holds the conversation's lock), so its rules
+        see them — e.g. "did this answer your question?" buttons after a repeated answer.
+        Deferred to here, not sent after each repeat: a customer's next question would wait
+        on the round trip, and most repeats are never followed by a message Rasa reads."""
         try:
             await self._assistant.api(
                 "POST", f"/conversations/{conversation_id}/tracker/events",
-                params={"include_events": "NONE"}, json=list(turn.events))
-        except Exception as exc:  # the answer stands; Rasa's record of it is what is missing
-            logger.warning("conversation %s: could not add a repeated answer to the "
+                params={"include_events": "NONE"}, json=events)
+        except Exception as exc:  # Rasa still answers; its record of those turns is missing
+            logger.warning("conversation %s: could not add repeated answers to the "
                            "assistant's tracker: %r", conversation_id, exc)
 
     async def _announce_wait(self, conversation_id: str, incoming: Message) -> Message:

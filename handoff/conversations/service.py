@@ -83,6 +83,28 @@ class RecentTurns:
     intents: list[str | None]  # of the last messages the assistant read, newest first
     # The assistant left no form active after its last turn (handoff/repeat_answers.py).
     assistant_idle: bool
+    # Turns answered again without the assistant since it last heard from this conversation:
+    # their events, oldest first, for its tracker before it reads the next message.
+    replays: list[dict[str, Any]] = field(default_factory=list)
+
+
+# What the assistant's state follows: its turns, and people taking the chat (who restart it
+# when they give it back).
+ASSISTANT_STATE_EVENTS = ("message_understood", "handed_off", "claimed", "transferred",
+                          "resolved", "returned_to_bot")
+REPLAYS_READ = 20  # repeated answers in a row whose events still reach the assistant
+
+
+def pending_replays(latest: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
+    """The events of the repeated answers since the assistant last read a message of this
+    conversation (newest first in `latest`), oldest first. A person taking the chat ends
+    the run: the assistant is restarted when it gets the chat back."""
+    runs: list[list[dict[str, Any]]] = []
+    for kind, data in latest:
+        if kind != "message_understood" or "replay" not in data:
+            break
+        runs.append(data["replay"])
+    return [event for run in reversed(runs) for event in run]
 
 
 class ConversationService:
@@ -335,18 +357,20 @@ class ConversationService:
                        Message.message_type == MessageType.INCOMING.value)
                 .order_by(Message.id.desc()).limit(texts)
             ))
-            understood = [data or {} for data in await session.scalars(
-                select(ConversationEvent.data)
+            latest = list(await session.execute(
+                select(ConversationEvent.type, ConversationEvent.data)
                 .where(ConversationEvent.conversation_id == conversation_id,
-                       ConversationEvent.type == "message_understood")
-                .order_by(ConversationEvent.id.desc()).limit(max(intents, 1))
-            )]
+                       ConversationEvent.type.in_(ASSISTANT_STATE_EVENTS))
+                .order_by(ConversationEvent.id.desc()).limit(max(intents, 1) + REPLAYS_READ)
+            ))
+        understood = [data or {} for kind, data in latest if kind == "message_understood"]
         return RecentTurns(
             texts=[text or "" for text in reversed(recent)],
             intents=[data.get("answered_by") or data.get("intent")
                      for data in understood[:max(intents, 0)]],
             # no turn yet: Rasa has no tracker, so no form either
             assistant_idle=not understood or understood[0].get("idle") is True,
+            replays=pending_replays([(kind, data or {}) for kind, data in latest]),
         )
 
     async def events(self, conversation_id: str) -> list[ConversationEvent]:

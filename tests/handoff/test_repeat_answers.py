@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from handoff.appkeys import ROUTER, SERVICE
+from handoff.appkeys import SERVICE
+from handoff.conversations.service import HandoffRequest, pending_replays
 from handoff.assistant import AssistantTurn
 from handoff.repeat_answers import RepeatAnswers, index_stamp, repeatable
 from tests.conftest import FakeRasa
@@ -41,6 +42,14 @@ def knowledge_rasa(fake_rasa: FakeRasa) -> FakeRasa:
     return fake_rasa
 
 
+async def asked_twice(client: Client) -> tuple[str, dict[str, str]]:
+    """A conversation whose second question was answered again without Rasa."""
+    cid, auth = await start(client)
+    for _ in range(2):
+        await send(client, cid, auth, text=QUESTION)
+    return cid, auth
+
+
 async def understood_events(client: Client, cid: str) -> list[dict[str, Any]]:
     return [e.data for e in await client.app[SERVICE].events(cid)
             if e.type == "message_understood"]
@@ -61,7 +70,10 @@ async def test_the_same_question_is_answered_again_without_asking_rasa(
     # the record of the answer is kept for the second conversation as for the first
     assert [d.get("repeated") for d in await understood_events(client, second)] == [True]
     assert (await understood_events(client, second))[0]["answered_by"] == "knowledge"
-    # Rasa gets the turn: this conversation's message, the answer, then listening
+    assert knowledge_rasa.tracker_events == []  # not until it reads this conversation again
+    assert len(await transcript(client, second, second_auth)) == 2
+    # Rasa gets the turn before the next message: the message, the answer, then listening
+    await send(client, second, second_auth, text="thanks")
     [(cid, events)] = knowledge_rasa.tracker_events
     assert cid == second
     assert [e["event"] for e in events] == ["user", "action", "bot", "action"]
@@ -69,7 +81,6 @@ async def test_the_same_question_is_answered_again_without_asking_rasa(
     assert user["text"] == QUESTION and user["message_id"] != "m1"
     assert user["metadata"] == {"channel": "api", "language": "en"}
     assert all(e["timestamp"] > 1000 for e in events)  # now, not when first answered
-    assert len(await transcript(client, second, second_auth)) == 2
 
 
 async def test_asked_again_in_the_same_conversation_too(
@@ -80,7 +91,23 @@ async def test_asked_again_in_the_same_conversation_too(
     for _ in range(3):
         assert (await send(client, cid, auth, text=QUESTION)).status == 200
     assert len(knowledge_rasa.received) == 1
-    assert [c for c, _ in knowledge_rasa.tracker_events] == [cid, cid]
+    assert knowledge_rasa.tracker_events == []
+    await send(client, cid, auth, text="thanks")
+    [(_, events)] = knowledge_rasa.tracker_events  # both repeats, in order, in one request
+    assert [e["text"] for e in events if e["event"] == "user"] == [QUESTION, QUESTION]
+    assert len(events) == 8
+
+
+async def test_repeats_still_reach_rasa_after_the_service_restarts(
+    make_client: MakeClient, knowledge_rasa: FakeRasa
+) -> None:
+    """What Rasa is owed is in the database with the turn, not in the process's memory."""
+    client = await make_client(knowledge_rasa.url)
+    cid, auth = await asked_twice(client)
+    restarted = await make_client(knowledge_rasa.url)
+    await send(restarted, cid, auth, text="thanks")
+    [(_, events)] = knowledge_rasa.tracker_events
+    assert [e["event"] for e in events] == ["user", "action", "bot", "action"]
 
 
 @pytest.mark.parametrize("case", ["form active after", "slot set", "other action",
@@ -163,38 +190,50 @@ async def test_rasa_failing_to_take_the_turn_loses_no_answer(
     knowledge_rasa.tracker_status = 500
     body = await (await send(client, cid, auth, text=QUESTION)).json()
     assert [r["text"] for r in body["replies"]] == [f"About 3 days ({QUESTION})."]
-    assert "could not add a repeated answer" in caplog.text
-    assert len(await transcript(client, cid, auth)) == 4
+    body = await (await send(client, cid, auth, text="thanks")).json()
+    assert [r["text"] for r in body["replies"]] == ["About 3 days (thanks)."]  # Rasa answers
+    assert "could not add repeated answers" in caplog.text
+    assert len(await transcript(client, cid, auth)) == 6
 
 
 async def test_the_next_message_reaches_rasa_after_the_repeated_turn(
     make_client: MakeClient, knowledge_rasa: FakeRasa
 ) -> None:
-    """Rasa's tracker keeps the conversation's order: the next message waits for the turn."""
+    """Rasa's tracker keeps the conversation's order: it has the repeated turn before it
+    reads the next message."""
     client = await make_client(knowledge_rasa.url)
     cid, auth = await start(client)
     await send(client, cid, auth, text=QUESTION)
-    knowledge_rasa.tracker_gate = asyncio.Event()
-    repeated = asyncio.create_task(send(client, cid, auth, text=QUESTION))
-    locks = client.app[ROUTER]._locks
-
-    async def turn_at_rasa() -> None:  # the repeat holds the lock, its events at Rasa's gate
-        while knowledge_rasa.tracker_requests == 0:
-            await asyncio.sleep(0.01)
-
-    await asyncio.wait_for(turn_at_rasa(), 10)
-    following = asyncio.create_task(send(client, cid, auth, text="thanks"))
-
-    async def held_back_or_asked() -> None:  # queued behind the repeat, or (wrongly) at Rasa
-        while locks._users.get(cid, 0) < 2 and len(knowledge_rasa.received) == 1:
-            await asyncio.sleep(0.01)
-
-    await asyncio.wait_for(held_back_or_asked(), 10)
-    assert [r["message"] for r in knowledge_rasa.received] == [QUESTION]
-    knowledge_rasa.tracker_gate.set()
-    await asyncio.gather(repeated, following)
+    await send(client, cid, auth, text=QUESTION)
+    had_the_turn: list[int] = []
+    knowledge_rasa.reply = lambda text: (had_the_turn.append(len(knowledge_rasa.tracker_events)),
+                                         [{"text": "You're welcome!"}])[1]
+    await send(client, cid, auth, text="thanks")
     assert [r["message"] for r in knowledge_rasa.received] == [QUESTION, "thanks"]
-    assert len(knowledge_rasa.tracker_events) == 1
+    assert had_the_turn == [1]
+
+
+async def test_a_person_taking_the_chat_drops_what_rasa_was_owed(
+    make_client: MakeClient, knowledge_rasa: FakeRasa
+) -> None:
+    """Rasa is restarted when people give a chat back: the turns before are not its."""
+    client = await make_client(knowledge_rasa.url)
+    cid, auth = await asked_twice(client)
+    service = client.app[SERVICE]
+    await service.hand_off(cid, HandoffRequest(reason="customer_request"))
+    await service.return_to_bot(cid, None, "agent_returned")
+    await send(client, cid, auth, text="thanks")
+    assert knowledge_rasa.tracker_events == []
+
+
+def test_only_the_repeats_since_rasa_last_read_a_message_are_owed() -> None:
+    turn_events = [{"event": "user", "text": "q"}]
+    repeat = ("message_understood", {"repeated": True, "replay": turn_events})
+    rasa = ("message_understood", {"intent": "greet"})
+    assert pending_replays([repeat, repeat, rasa, repeat]) == turn_events * 2  # newest first
+    assert pending_replays([repeat, ("returned_to_bot", {}), repeat]) == turn_events
+    assert pending_replays([rasa, repeat]) == []
+    assert pending_replays([]) == []
 
 
 def turn(**changes: Any) -> AssistantTurn:
