@@ -25,9 +25,11 @@ from handoff.conversations.message_text import clean_message_text
 from handoff.conversations.models import Base, Message, MessageType, utcnow
 from handoff.conversations.router import MessageRouter
 from handoff.conversations.service import ConversationService
+from handoff.http import STORAGE_DOWN
 
 logger = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8
+RECORD_RETRY_FIRST_SECONDS = 0.5  # then doubling, up to 5 s, until the database is back
 
 
 class ChannelIdentity(Base):
@@ -248,6 +250,29 @@ class MessagingHub:
             await self._deliver(delivery, message, identity)
         return len(due)
 
+    async def _record_attempt(self, delivery_id: int, status: str, provider_id: str | None,
+                              error: str | None, retry_at: datetime | None) -> None:
+        """Records a send's outcome, waiting out a database that is down: the platform has
+        the message now, and a delivery left "pending" would go out again — the cluster
+        fault run saw a WhatsApp customer get one twice across a PostgreSQL restart."""
+        pause = RECORD_RETRY_FIRST_SECONDS
+        while True:
+            try:
+                async with self._sessions.begin() as session:
+                    row = await session.get(Delivery, delivery_id)
+                    assert row is not None
+                    row.attempts += 1
+                    row.status, row.last_error = status, error
+                    row.provider_message_id = provider_id or row.provider_message_id
+                    if retry_at is not None:
+                        row.next_attempt_at = retry_at
+                return
+            except STORAGE_DOWN as exc:
+                logger.warning("delivery %s went out but could not be recorded (%r); "
+                               "retrying in %.1f s", delivery_id, exc, pause)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 5.0)
+
     async def _deliver(self, delivery: Delivery, message: Message, identity: ChannelIdentity) -> None:
         status, provider_id, error = "sent", None, None
         retry_at = None
@@ -263,14 +288,7 @@ class MessagingHub:
                 status = "pending"
                 retry_at = utcnow() + timedelta(
                     seconds=min(300.0, self.retry_base_seconds * 2 ** delivery.attempts))
-        async with self._sessions.begin() as session:
-            row = await session.get(Delivery, delivery.id)
-            assert row is not None
-            row.attempts += 1
-            row.status, row.last_error = status, error
-            row.provider_message_id = provider_id or row.provider_message_id
-            if retry_at is not None:
-                row.next_attempt_at = retry_at
+        await self._record_attempt(delivery.id, status, provider_id, error, retry_at)
         if status == "failed":
             note = await self._service.add_agent_note(
                 message.conversation_id,

@@ -17,6 +17,7 @@ from sqlalchemy import select, update
 
 from handoff.app import create_app
 from handoff.appkeys import MESSAGING, QUEUE
+from handoff.channels import messaging
 from handoff.channels.messaging import ChannelIdentity, Delivery
 from handoff.channels.settings import TelegramSettings, WhatsAppSettings
 from handoff.config import Settings
@@ -210,6 +211,45 @@ async def test_whatsapp_send_failures_are_retried_until_delivered(
     await post_whatsapp(client, whatsapp_body("wamid.C1", "hello"))
     await arrival(graph.arrived)
     assert [m["text"]["body"] for m in graph.sent] == ["echo: hello"]
+
+
+async def test_a_send_the_database_could_not_record_is_not_sent_again(
+    client: Client, platforms: tuple[FakeGraph, FakeTelegram, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """WhatsApp has the reply but the database is restarting when the outbox records it:
+    the outbox waits for the database instead of leaving the reply to go out twice."""
+    graph, hub = platforms[0], client.app[MESSAGING]
+    monkeypatch.setattr(messaging, "RECORD_RETRY_FIRST_SECONDS", 0.01)
+    real, refused = hub._sessions, []
+
+    class RestartingAfterTheSend:
+        def __call__(self) -> Any:
+            return real()
+
+        def begin(self) -> Any:
+            if graph.sent and not refused:
+                refused.append(True)
+                raise ConnectionRefusedError("the database system is starting up")
+            return real.begin()
+
+    monkeypatch.setattr(hub, "_sessions", RestartingAfterTheSend())
+    await post_whatsapp(client, whatsapp_body("wamid.R1", "hello"))
+    await arrival(graph.arrived)
+    async with asyncio.timeout(20):
+        while True:
+            async with real() as session:
+                delivery = await session.scalar(
+                    select(Delivery).where(Delivery.provider_message_id.is_not(None)))
+            if delivery is not None:
+                break
+            await asyncio.sleep(0.02)
+    assert refused and delivery.status == "sent" and delivery.attempts == 1
+    assert delivery.provider_message_id == "wamid.out1"  # the first send, not a second one
+    hub.wake.set()  # another round of the outbox finds nothing to send
+    await post_whatsapp(client, whatsapp_body("wamid.R2", "again"))
+    await arrival(graph.arrived)
+    assert [m["text"]["body"] for m in graph.sent] == ["echo: hello", "echo: again"]
 
 
 async def test_agent_reply_after_the_24_hour_window_is_not_sent_and_the_agent_is_told(
