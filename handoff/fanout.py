@@ -16,6 +16,7 @@ from typing import Any
 QUEUE_TOPIC = "queue"
 # Every stored message, for whoever delivers to messaging apps.
 MESSAGES_TOPIC = "messages"
+RESYNC = "resync"  # an event type: "you may have missed events; read the database"
 
 
 def conversation_topic(conversation_id: str) -> str:
@@ -55,6 +56,16 @@ class Fanout:
             subscribers.discard(queue)
             if not subscribers:
                 del self._subscribers[topic]
+
+    def resync(self) -> None:
+        """Tells every subscription in this process, once, that events may have been missed
+        (the Redis subscription was lost): screens read what is new from the database."""
+        seen: set[int] = set()
+        for topic, queues in list(self._subscribers.items()):
+            for queue in queues:
+                if id(queue) not in seen:
+                    seen.add(id(queue))
+                    queue.put_nowait({"topic": topic, "type": RESYNC})
 
     def topics(self) -> int:
         """How many topics someone in this process follows."""

@@ -83,11 +83,15 @@ class RedisFanout(Fanout):
                 Fanout.publish(self, topic, event)
 
     async def _listen(self) -> None:
+        lost = False
         while True:
             try:
                 async with self._redis.pubsub() as pubsub:
                     await pubsub.subscribe(f"{self._prefix}:events")
                     self._listening.set()
+                    if lost:  # other instances' events while it was down never came
+                        self.resync()
+                        lost = False
                     async for item in pubsub.listen():
                         if item.get("type") != "message":
                             continue
@@ -95,6 +99,7 @@ class RedisFanout(Fanout):
                         Fanout.publish(self, data["topic"], data["event"])
             except RedisError as exc:
                 logger.warning("fanout subscription lost (%r); resubscribing", exc)
+                lost = True
                 await asyncio.sleep(0.5)
 
 

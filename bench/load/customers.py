@@ -523,6 +523,10 @@ class Agent:
             async for event in json_frames(self._socket):
                 if event.get("type") == "queue":
                     self._queue_changed.set()
+                elif event.get("type") == "resync":  # like the console page: read it all again
+                    self._queue_changed.set()
+                    for conversation_id in list(self._watching):
+                        self._spawn(self._catch_up_quietly(conversation_id))
                 elif event.get("type") == "message":
                     self._customer_said(event["message"])
             if not self._closing:
@@ -563,6 +567,12 @@ class Agent:
         for message in messages:
             self._customer_said({**message, "conversation_id": conversation_id})
         return messages
+
+    async def _catch_up_quietly(self, conversation_id: str) -> None:
+        try:
+            await self._catch_up(conversation_id)
+        except (aiohttp.ClientError, TurnFailed) as exc:
+            self._record.errors[f"agent catch-up: {exc!r}"[:120]] += 1
 
     def _spawn(self, coroutine: Any) -> None:
         task = asyncio.create_task(coroutine)

@@ -32,7 +32,7 @@ from handoff.conversations.errors import ConversationError
 from handoff.conversations.message_text import clean_message_text
 from handoff.conversations.models import Conversation, ConversationStatus
 from handoff.conversations.views import message_json
-from handoff.fanout import QUEUE_TOPIC, conversation_topic
+from handoff.fanout import QUEUE_TOPIC, RESYNC, conversation_topic
 from handoff.http import STORAGE_DOWN
 from handoff.rate_limit import RateLimiter
 
@@ -193,7 +193,8 @@ async def _forward(request: web.Request, socket: web.WebSocketResponse, conversa
         notified = [event["message"] for event in batch if event.get("type") == "message"
                     and event.get("message") and not event["message"].get("private")]
         messages: list[dict[str, Any]] = []
-        if any(m["id"] > last_sent for m in notified):
+        if any(m["id"] > last_sent for m in notified) or any(
+                event.get("type") == RESYNC for event in batch):
             # Events of one conversation can arrive out of id order (an agent's join notice
             # published while the assistant's turn is still being stored): the database, not
             # the event, says what comes next, so nothing is skipped or sent twice.

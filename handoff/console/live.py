@@ -1,8 +1,10 @@
 """The console's live feed: queue changes and new messages of the conversations an agent opens.
 
 Client -> server: {"type": "watch", "conversation_id": "..."} / {"type": "unwatch", ...}.
-Server -> client: {"type": "queue", ...}, {"type": "message", "message": {...}} and
-{"type": "watched"/"unwatched", "conversation_id": ...} acknowledging a command.
+Server -> client: {"type": "queue", ...}, {"type": "message", "message": {...}},
+{"type": "resync"} (events may have been missed, e.g. while Redis was down: read the queue
+and the open conversation again) and {"type": "watched"/"unwatched", "conversation_id": ...}
+acknowledging a command.
 The socket only carries notifications; every change goes through the JSON API.
 """
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from handoff.fanout import QUEUE_TOPIC, Fanout, conversation_topic
+from handoff.fanout import QUEUE_TOPIC, RESYNC, Fanout, conversation_topic
 
 
 async def test_conversations_an_agent_watched_and_left_are_forgotten() -> None:
@@ -34,3 +34,12 @@ async def test_a_topic_stays_while_another_screen_still_follows_it() -> None:
         fanout.publish(topic, {"type": "message"})
     assert other.qsize() == 1
     assert fanout.topics() == 1
+
+
+async def test_a_resync_reaches_every_subscription_once() -> None:
+    fanout = Fanout()
+    async with fanout.subscribe("queue", "conversation:a") as console, \
+            fanout.subscribe("conversation:a") as widget:
+        fanout.resync()
+        assert [console.get_nowait()["type"], widget.get_nowait()["type"]] == [RESYNC, RESYNC]
+        assert console.empty() and widget.empty()

@@ -4,6 +4,7 @@ everywhere, and each background job runs on exactly one instance at a time."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import json
 import uuid
@@ -18,7 +19,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import select, text
 
 from handoff.app import create_app
-from handoff.appkeys import AGENTS, JOBS, QUEUE
+from handoff.appkeys import AGENTS, JOBS, QUEUE, ROUTER, SERVICE
 from handoff.channels.messaging import Delivery
 from handoff.channels.settings import WhatsAppSettings
 from handoff.config import Settings
@@ -41,6 +42,8 @@ from tests.handoff.test_messaging_channels import (  # noqa: F401  (platforms: a
     whatsapp_body,
 )
 from tests.handoff.test_two_instances import redis_reachable
+from tests.handoff.test_widget_channel import hello
+from tests.handoff.test_widget_channel import until as until_frame
 from tests.throwaway import ThrowawayRedis
 
 pytestmark = pytest.mark.skipif(not redis_reachable(), reason="Redis is not reachable at 127.0.0.1:6379")
@@ -274,18 +277,36 @@ async def test_helpdesk_webhooks_are_sent_by_one_instance_each_event_once(
 # --- Redis down ---------------------------------------------------------------------------------
 
 
+@contextlib.asynccontextmanager
+async def instances_on_a_throwaway_redis(
+    aiohttp_client: Any, shared: Settings
+) -> AsyncIterator[tuple[ThrowawayRedis, Any, Any]]:
+    """Two instances on a Redis of the test's own, which it may stop and start at will."""
+    redis = ThrowawayRedis()
+    redis.start()
+    try:
+        settings = Settings(**{**shared.__dict__, "redis_url": redis.url})
+        yield redis, await aiohttp_client(create_app(settings)), \
+            await aiohttp_client(create_app(settings))
+    finally:
+        redis.stop()
+
+
+async def watch(console: Any, conversation_id: str) -> None:
+    """Opens a conversation on a console socket and waits until the server confirms it."""
+    await console.send_json({"type": "watch", "conversation_id": conversation_id})
+    async with asyncio.timeout(10):
+        while (await console.receive_json())["type"] != "watched":
+            pass
+
+
 async def test_with_redis_down_messages_keep_their_order_and_redis_recovers(
     aiohttp_client: Any, shared: Settings, fake_rasa: FakeRasa
 ) -> None:
     """Nothing lost: every message sent while Redis is down is stored once and answered once,
     never two of one conversation at Rasa together; once Redis is back, an agent on the other
     instance hears of new messages again."""
-    redis = ThrowawayRedis()
-    redis.start()
-    try:
-        settings = Settings(**{**shared.__dict__, "redis_url": redis.url})
-        first = await aiohttp_client(create_app(settings))
-        second = await aiohttp_client(create_app(settings))
+    async with instances_on_a_throwaway_redis(aiohttp_client, shared) as (redis, first, second):
         cid, auth = await start(first)
         redis.stop()
         fake_rasa.delay = 0.05
@@ -301,10 +322,7 @@ async def test_with_redis_down_messages_keep_their_order_and_redis_recovers(
         redis.start()  # same port: the instances reconnect by themselves
         admin = await log_in(aiohttp_client, second, *ADMIN)
         async with admin.client.ws_connect("/console/ws") as console:
-            await console.send_json({"type": "watch", "conversation_id": cid})
-            async with asyncio.timeout(10):
-                while (await console.receive_json())["type"] != "watched":
-                    pass
+            await watch(console, cid)
             # the first instance resubscribes within a second; until then its events are
             # only on its own screens, so keep writing until one reaches the other instance
             async with asyncio.timeout(20):
@@ -321,8 +339,32 @@ async def test_with_redis_down_messages_keep_their_order_and_redis_recovers(
                                     event["message"]["text"].startswith("redis is back")
                     except TimeoutError:
                         pass
-    finally:
-        redis.stop()
+
+
+async def test_screens_that_missed_events_while_redis_was_down_catch_up_when_it_is_back(
+    aiohttp_client: Any, shared: Settings
+) -> None:
+    """The customer's widget and an agent's console are on the second instance; while Redis
+    is down the first stores a message for that chat, whose notice only its own screens get.
+    When the second resubscribes it tells its screens to look again: the console is told to
+    reload (and does, console.js), the widget reads the message from the database — with no
+    further message to bring it."""
+    async with instances_on_a_throwaway_redis(aiohttp_client, shared) as (redis, first, second):
+        widget, welcome = await hello(second)
+        cid = welcome["conversation_id"]
+        admin = await log_in(aiohttp_client, second, *ADMIN)
+        async with admin.client.ws_connect("/console/ws") as console:
+            await watch(console, cid)
+            redis.stop()
+            note = await first.app[SERVICE].add_system_message(cid, "We are on it.", {})
+            first.app[ROUTER].publish_messages(cid, [note])
+            redis.start()  # same port; nothing else happens in this chat
+            shown = await until_frame(widget, "message", id=note.id)  # bounded: 10 s a frame
+            assert shown["message"]["text"] == "We are on it."
+            async with asyncio.timeout(20):
+                while (await console.receive_json())["type"] != "resync":
+                    pass
+        await widget.close()
 
 
 async def test_business_hours_saved_on_one_instance_apply_on_every_instance(

@@ -68,6 +68,10 @@ function connect() {
     const event = JSON.parse(frame.data);
     if (event.type === "queue") refreshQueue();
     if (event.type === "message" && event.message.conversation_id === state.current) openConversation(state.current, false);
+    if (event.type === "resync") {  // the server may have missed events: read everything again
+      refreshQueue();
+      if (state.current) openConversation(state.current, false);
+    }
   };
   socket.onclose = () => {
     state.retry = Math.min(state.retry + 1, 6);
