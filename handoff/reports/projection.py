@@ -20,7 +20,7 @@ conversation's old and new tallies.
 from __future__ import annotations
 
 import re
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timezone
 from typing import Any
@@ -300,6 +300,42 @@ def _changed(conversation: Conversation) -> bool:
     return any(state.attrs[name].history.has_changes() for name in _COPIED)
 
 
+class _Firsts:
+    """The "first ... at" times known to be set, per conversation and column, in this process:
+    such a time only ever moves earlier and a new message is later, so the conditional UPDATE
+    for it would match nothing — two statements of every turn after a conversation's first
+    reply (tests/handoff/test_turn_statements.py). Filled only when the transaction that saw
+    the time set commits."""
+
+    def __init__(self, size: int = 20_000) -> None:
+        self._known: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._size = size
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._known
+
+    def add_all(self, keys: set[tuple[str, str]]) -> None:
+        for key in keys:
+            self._known[key] = None
+            self._known.move_to_end(key)
+        while len(self._known) > self._size:
+            self._known.popitem(last=False)
+
+
+_FIRSTS_SET = _Firsts()
+_SETTLING = "projection_firsts_settling"  # session.info: keys seen set in the open transaction
+
+
+@event.listens_for(Session, "after_commit")
+def _remember_firsts(session: Session) -> None:
+    _FIRSTS_SET.add_all(session.info.pop(_SETTLING, set()))
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_firsts(session: Session) -> None:
+    session.info.pop(_SETTLING, None)
+
+
 @event.listens_for(Session, "after_flush")
 def _keep_projection(session: Session, _flush: UOWTransaction) -> None:
     """Brings the projection of whatever this flush wrote up to date, in its transaction."""
@@ -326,8 +362,9 @@ def _keep_projection(session: Session, _flush: UOWTransaction) -> None:
     connection = session.connection()
     touched |= _new_topics(connection, {cid: seen for cid, seen in intents.items()
                                         if cid not in touched})
+    settled = session.info.setdefault(_SETTLING, set())
     for (cid, column), at in sorted(earliest.items()):
-        if cid in touched:
+        if cid in touched or (cid, column) in _FIRSTS_SET:
             continue
         current = getattr(ConversationFacts, column)
         moved = connection.execute(
@@ -336,6 +373,7 @@ def _keep_projection(session: Session, _flush: UOWTransaction) -> None:
             .values({column: at}))
         if getattr(moved, "rowcount", 0):
             touched.add(cid)  # a first reply: its clocks (tallies, days) change too
+        settled.add((cid, column))
     if touched:
         mark_pending(connection, sorted(touched))
 

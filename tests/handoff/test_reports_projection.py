@@ -230,3 +230,24 @@ async def test_a_turn_marks_its_conversation_and_the_next_report_is_exact(store:
         facts = await session.get(ConversationFacts, chat.id)
     assert facts is not None and facts.handed_off_at is not None
     await assert_equals_recomputation(store)
+
+
+def test_first_times_are_taken_as_set_only_once_their_transaction_commits() -> None:
+    """A rolled-back first reply must not stop the next turn from setting it."""
+    from types import SimpleNamespace
+
+    from handoff.reports.projection import (
+        _FIRSTS_SET,
+        _SETTLING,
+        _forget_firsts,
+        _remember_firsts,
+    )
+
+    session: Any = SimpleNamespace(info={})
+    rolled_back, committed = ("c-rolled", "first_assistant_reply_at"), ("c-kept", "first_customer_at")
+    session.info[_SETTLING] = {rolled_back}
+    _forget_firsts(session)
+    _remember_firsts(session)  # the session's next transaction commits
+    session.info[_SETTLING] = {committed}
+    _remember_firsts(session)
+    assert rolled_back not in _FIRSTS_SET and committed in _FIRSTS_SET
