@@ -202,11 +202,16 @@ def breakdown(record: c.Record, customers: int, fault_at: float, slowest: int = 
         events = timeline.get(index, [])
         answered = _first(record.answered.get(index, []), fault_at, {"assistant"})
         until = answered if answered is not None else float("inf")
-        shown: list[tuple[float | None, str, str]] = [
-            (round(at - fault_at, 1), _who(who, text), text[:80]) for at, who, text in events
-            if fault_at - 10 <= at <= until + 0.5]
-        if len(shown) > 14:
-            shown = [*shown[:9], (None, "...", f"{len(shown) - 13} more"), *shown[-4:]]
+        def row(at: float, who: str, text: str) -> tuple[float | None, str, str]:
+            return round(at - fault_at, 1), _who(who, text), text[:80]
+
+        # what came after the fault explains the wait: all of it up to 20 lines, and only
+        # the last 4 before it
+        before = [row(*e) for e in events if fault_at - 10 <= e[0] < fault_at][-4:]
+        after = [row(*e) for e in events if fault_at <= e[0] <= until + 0.5]
+        if len(after) > 20:
+            after = [*after[:12], (None, "...", f"{len(after) - 18} more"), *after[-6:]]
+        shown = [*before, *after]
         rows.append({"customer": index,
                      "channel": "WhatsApp" if any("WhatsApp" in who for _, who, _ in events)
                      else "widget",
@@ -303,7 +308,9 @@ def _seconds(during: dict[str, Any], key: str, missing: str) -> str:
     value = during[key]
     if value is not None:
         return str(value)
-    return f"not within the phase ({len(during.get(missing, []))} not)"
+    if not during.get(missing):
+        return "none to measure"  # every customer was with a person
+    return f"not within the phase ({len(during[missing])} not)"
 
 
 def markdown(result: dict[str, Any]) -> str:
