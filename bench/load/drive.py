@@ -238,7 +238,7 @@ async def run_level(system: System, level: int, duration: float, full: FullSyste
         for name, script in c.script_order(index + level * 1000, 10_000):
             if time.perf_counter() > deadline:
                 return
-            turns = with_order(script, system.refund_orders)
+            turns = with_order(script, pool)
             try:
                 if full is not None:
                     await full.conversation(http, index, name, turns, record)

@@ -40,7 +40,7 @@ import subprocess
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Collection, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -196,15 +196,16 @@ def breakdown(record: c.Record, customers: int, fault_at: float, slowest: int = 
     seconds from the fault — what explains the *assistant again* time."""
     timeline = record.timeline or {}
     rows: list[dict[str, Any]] = []
+
+    def row(at: float, who: str, text: str) -> tuple[float | None, str, str]:
+        return round(at - fault_at, 1), _who(who, text), text[:80]
+
     for index in range(customers):
         if index in with_a_person:
             continue
         events = timeline.get(index, [])
         answered = _first(record.answered.get(index, []), fault_at, {"assistant"})
         until = answered if answered is not None else float("inf")
-        def row(at: float, who: str, text: str) -> tuple[float | None, str, str]:
-            return round(at - fault_at, 1), _who(who, text), text[:80]
-
         # what came after the fault explains the wait: all of it up to 20 lines, and only
         # the last 4 before it
         before = [row(*e) for e in events if fault_at - 10 <= e[0] < fault_at][-4:]

@@ -14,9 +14,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from sqlalchemy.ext.asyncio import create_async_engine
-
 from bench.load.customers import ANNA, Turn
+from handoff.db import create_engine
+from shop.config import shop_database_url
 from shop.seed import add_delivered_orders
 
 if TYPE_CHECKING:
@@ -59,8 +59,7 @@ async def refund_orders(shop_url: str, count: int, first: int = 20001) -> Refund
     SQL store's URL as the action server has it)."""
     if first + count > 100_000:
         raise ValueError(f"{count} orders do not fit in A{first}..A99999")
-    engine = create_async_engine(shop_url.replace("sqlite://", "sqlite+aiosqlite://", 1)
-                                 .replace("postgresql://", "postgresql+asyncpg://", 1))
+    engine = create_engine(shop_database_url({"SUPPORT_SHOP_DATABASE_URL": shop_url}))
     numbers = [f"A{n}" for n in range(first, first + count)]
     try:
         await add_delivered_orders(engine, ANNA, numbers)

@@ -357,20 +357,27 @@ class ConversationService:
                        Message.message_type == MessageType.INCOMING.value)
                 .order_by(Message.id.desc()).limit(texts)
             ))
-            latest = list(await session.execute(
-                select(ConversationEvent.type, ConversationEvent.data)
+            understood = [data or {} for data in await session.scalars(
+                select(ConversationEvent.data)
                 .where(ConversationEvent.conversation_id == conversation_id,
-                       ConversationEvent.type.in_(ASSISTANT_STATE_EVENTS))
-                .order_by(ConversationEvent.id.desc()).limit(max(intents, 1) + REPLAYS_READ)
-            ))
-        understood = [data or {} for kind, data in latest if kind == "message_understood"]
+                       ConversationEvent.type == "message_understood")
+                .order_by(ConversationEvent.id.desc()).limit(max(intents, 1))
+            )]
+            replays: list[dict[str, Any]] = []
+            if understood and "replay" in understood[0]:  # rare: a repeat is still owed
+                replays = pending_replays([(kind, data or {}) for kind, data in (
+                    await session.execute(
+                        select(ConversationEvent.type, ConversationEvent.data)
+                        .where(ConversationEvent.conversation_id == conversation_id,
+                               ConversationEvent.type.in_(ASSISTANT_STATE_EVENTS))
+                        .order_by(ConversationEvent.id.desc()).limit(REPLAYS_READ)))])
         return RecentTurns(
             texts=[text or "" for text in reversed(recent)],
             intents=[data.get("answered_by") or data.get("intent")
                      for data in understood[:max(intents, 0)]],
             # no turn yet: Rasa has no tracker, so no form either
             assistant_idle=not understood or understood[0].get("idle") is True,
-            replays=pending_replays([(kind, data or {}) for kind, data in latest]),
+            replays=replays,
         )
 
     async def events(self, conversation_id: str) -> list[ConversationEvent]:
