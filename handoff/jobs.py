@@ -102,7 +102,8 @@ class SingleRunner:
         """Returns (by raising) as soon as the lock's connection stops answering."""
         while True:
             await asyncio.sleep(self._check)
-            await asyncio.wait_for(connection.execute(text("SELECT 1")), self._check)
+            async with asyncio.timeout(self._check):  # wait_for can swallow a cancel on 3.11
+                await connection.execute(text("SELECT 1"))
             await connection.commit()
 
 

@@ -73,9 +73,10 @@ class SharedPresence(AgentPresence):
                 await self.refresh()
             except RedisError as exc:
                 logger.warning("agent presence not shared (Redis: %r); using the last known", exc)
-            try:
-                await asyncio.wait_for(self._changed.wait(), self._ttl / 3)
-            except asyncio.TimeoutError:
+            try:  # not wait_for: on Python 3.11 it can swallow the task's cancellation
+                async with asyncio.timeout(self._ttl / 3):
+                    await self._changed.wait()
+            except TimeoutError:
                 pass
 
     async def leave(self) -> None:

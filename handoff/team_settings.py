@@ -61,9 +61,10 @@ async def follow_business_hours(fanout: Fanout, queue: SupportQueue, default: Bu
     announces a save, and every `every_seconds` in case the announcement was missed."""
     async with fanout.subscribe(TEAM_SETTINGS_TOPIC) as events:
         while True:
-            try:
-                await asyncio.wait_for(events.get(), every_seconds)
-            except asyncio.TimeoutError:
+            try:  # not wait_for: on Python 3.11 it can swallow the task's cancellation
+                async with asyncio.timeout(every_seconds):
+                    await events.get()
+            except TimeoutError:
                 pass
             try:
                 queue.hours = await load_business_hours(queue.sessions) or default

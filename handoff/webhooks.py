@@ -67,9 +67,10 @@ class WebhookSender:
                 backoff = 1.0
                 if not delivered:
                     self.wake.clear()
-                    try:
-                        await asyncio.wait_for(self.wake.wait(), self._poll)
-                    except asyncio.TimeoutError:
+                    try:  # not wait_for: on Python 3.11 it can swallow a cancellation
+                        async with asyncio.timeout(self._poll):
+                            await self.wake.wait()
+                    except TimeoutError:
                         pass
             except asyncio.CancelledError:
                 raise

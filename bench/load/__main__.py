@@ -55,7 +55,7 @@ CLUSTER_REDIS = "redis://127.0.0.1:6379/0"
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="bench-load-"))
-    graph = c.FakeGraph(WHATSAPP["SUPPORT_WHATSAPP_ACCESS_TOKEN"])
+    graph = c.FakeGraph(WHATSAPP["SUPPORT_WHATSAPP_ACCESS_TOKEN"], args.whatsapp_latency)
     runner, graph_url = await graph.start()
     systems: dict[str, System] = {}
     extra: list[Any] = []
@@ -111,6 +111,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                       "startup_seconds": round(action_seconds, 1)}
         return {"when": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                 "machine": {"cpus": os.cpu_count()}, "duration_seconds": args.duration,
+                "whatsapp_latency_seconds": args.whatsapp_latency,
                 "levels": args.levels, "systems": results, "baseline_action_server": shared}
     finally:
         for full in fulls.values():
@@ -148,6 +149,9 @@ def main() -> None:
                              "asking Rasa every message, next to the others")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--label", default="load", help="file name stem of the results")
+    parser.add_argument("--whatsapp-latency", type=float, default=0.15, metavar="SECONDS",
+                        help="how long the fake WhatsApp Cloud API takes to accept a send "
+                             "(runs before 2026-12-06 used 0)")
     parser.add_argument("--cluster-database", default=CLUSTER_DATABASE,
                         help="PostgreSQL database the cluster uses; dropped and recreated "
                              "(with <db>_rasa) at the start of the run")

@@ -330,8 +330,9 @@ class WidgetCustomer:
 class FakeGraph:
     """Meta's Graph API messages endpoint: checks the token and body, records each arrival."""
 
-    def __init__(self, access_token: str) -> None:
+    def __init__(self, access_token: str, latency: float = 0.0) -> None:
         self._token = access_token
+        self.latency = latency  # seconds the platform takes to answer a send
         self.arrivals: dict[str, list[tuple[float, str, str]]] = defaultdict(list)  # to -> ...
         self.logs: dict[str, list[tuple[float, str, str]]] = {}  # to -> a customer's timeline
         self.changed: dict[str, asyncio.Event] = defaultdict(asyncio.Event)
@@ -346,6 +347,8 @@ class FakeGraph:
         if body.get("messaging_product") != "whatsapp" or not body.get("to"):
             self.refused += 1
             return web.json_response({"error": {"message": "bad body"}}, status=400)
+        if self.latency:
+            await asyncio.sleep(self.latency)  # Meta's servers are a network away
         wamid = f"wamid.out.{uuid.uuid4().hex}"
         text = ((body.get("text") or {}).get("body")
                 or json.dumps(body.get("interactive") or body.get("template") or {}))

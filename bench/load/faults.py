@@ -253,7 +253,7 @@ def fault_phase(name: str, inject: Callable[[], float], customers: int, lead: fl
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="bench-faults-"))
-    graph = c.FakeGraph(WHATSAPP["SUPPORT_WHATSAPP_ACCESS_TOKEN"])
+    graph = c.FakeGraph(WHATSAPP["SUPPORT_WHATSAPP_ACCESS_TOKEN"], args.whatsapp_latency)
     runner, graph_url = await graph.start()
     postgres, redis = ThrowawayPostgres(), ThrowawayRedis()
     postgres.start()
@@ -399,6 +399,8 @@ def main() -> None:
                         help="seconds of load before the fault")
     parser.add_argument("--faults", default=",".join(FAULTS), type=lambda s: s.split(","),
                         help=f"which, in order (default: all of {', '.join(FAULTS)})")
+    parser.add_argument("--whatsapp-latency", type=float, default=0.15, metavar="SECONDS",
+                        help="how long the fake WhatsApp Cloud API takes to accept a send")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     unknown = set(args.faults) - set(FAULTS)

@@ -10,13 +10,25 @@ one stored message on the platform. Agents and the assistant never know which it
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
 import aiohttp
-from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint, exists, select
+from sqlalchemy import (
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    exists,
+    func,
+    select,
+)
+from sqlalchemy.orm import aliased
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -30,6 +42,12 @@ from handoff.http import STORAGE_DOWN
 logger = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8
 RECORD_RETRY_FIRST_SECONDS = 0.5  # then doubling, up to 5 s, until the database is back
+# Conversations whose messages go out at the same time. A platform answers a send in about
+# 100-300 ms, so one conversation at a time capped a store at a few WhatsApp messages a second.
+SEND_CONCURRENCY = 16
+# A message older than this has surely committed: the outbox need not look below it again.
+SETTLED = timedelta(seconds=60)
+STATUS_RECONCILE_WINDOW = timedelta(minutes=10)
 
 
 class ChannelIdentity(Base):
@@ -63,6 +81,9 @@ class Delivery(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
+    # The outbox looks for pending rows every round: without this it read every delivery ever made.
+    __table_args__ = (Index("ix_deliveries_status_next_attempt", "status", "next_attempt_at"),)
+
 
 class DeliveryStatus(Base):
     """Every status a platform reported, kept even when it arrives before our own record of
@@ -74,7 +95,7 @@ class DeliveryStatus(Base):
     provider_message_id: Mapped[str] = mapped_column(String(128), index=True)
     status: Mapped[str] = mapped_column(String(16))
     error: Mapped[str | None] = mapped_column(Text)
-    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
 STATUS_ORDER = ["pending", "sent", "delivered", "read"]
@@ -127,6 +148,9 @@ class MessagingHub:
         self.retry_base_seconds = 1.0  # first retry after 1 s, doubling up to 5 minutes
         self.wake = asyncio.Event()
         self._routing: set[asyncio.Task[None]] = set()
+        # Every message below this id has its delivery row or needs none (see `enqueue`).
+        self._enqueued_below = 0
+        self._lanes: dict[str, asyncio.Task[None]] = {}  # conversation -> its sends in flight
 
     async def accept(self, channel: str, inbound: InboundMessage) -> Message | None:
         """Stores the message first (once, however often the platform retries), then routes it
@@ -193,6 +217,12 @@ class MessagingHub:
 
     async def run(self) -> None:
         """Finds undelivered messages and delivers them, forever; woken by new messages."""
+        try:
+            await self._run_rounds()
+        finally:
+            await self.stop_sending()
+
+    async def _run_rounds(self) -> None:
         while True:
             self.wake.clear()  # before the work: a wake during it means "look again"
             try:
@@ -203,52 +233,108 @@ class MessagingHub:
                 raise
             except Exception:
                 logger.exception("delivery loop failed; retrying")
+            # Not wait_for: on Python 3.11 a wake that lands with the job's cancellation makes
+            # it swallow the cancellation, and the loop outlived its shutdown (seen in tests).
             try:
-                await asyncio.wait_for(self.wake.wait(), 1.0)
-            except asyncio.TimeoutError:
+                async with asyncio.timeout(1.0):
+                    await self.wake.wait()
+            except TimeoutError:
                 pass
 
-    async def enqueue(self) -> int:
-        """A delivery row for every outgoing message of a messaging channel that has none."""
+    async def enqueue(self, limit: int = 200) -> int:
+        """A delivery row for every outgoing message of a messaging channel that has none.
+
+        Reads only messages above a mark that moves up past messages old enough to have
+        committed: the whole messages table, every round, grew with the store's history."""
         async with self._sessions.begin() as session:
             candidates = list(await session.scalars(
                 select(Message).where(
+                    Message.id >= self._enqueued_below,
                     Message.channel.in_(list(self.adapters)),
                     Message.message_type.in_([MessageType.OUTGOING.value, MessageType.ACTIVITY.value]),
                     Message.private.is_(False),
                     ~exists().where(Delivery.message_id == Message.id),
-                ).order_by(Message.id).limit(200)))
+                ).order_by(Message.id).limit(limit)))
             for message in candidates:
                 wanted = message.message_type == MessageType.OUTGOING.value or bool(
                     (message.payload or {}).get("agent_joined"))
                 session.add(Delivery(message_id=message.id, channel=message.channel,
                                      status="pending" if wanted else "skipped"))
+            if len(candidates) < limit:  # everything above the mark was seen
+                settled = await session.scalar(select(func.max(Message.id)).where(
+                    Message.id >= self._enqueued_below, Message.created_at < utcnow() - SETTLED))
+                if settled is not None:
+                    self._enqueued_below = settled + 1
         return len(candidates)
 
     async def reconcile_statuses(self) -> None:
-        """Applies reported statuses to sends recorded after the report arrived."""
+        """Applies statuses reported just before their send was recorded (neither saw the
+        other). The race spans seconds; the window keeps this read small as history grows."""
         async with self._sessions.begin() as session:
             rows = await session.execute(
                 select(Delivery, DeliveryStatus)
                 .join(DeliveryStatus, DeliveryStatus.provider_message_id == Delivery.provider_message_id)
                 .where(Delivery.status.in_(["sent", "delivered"]),
-                       DeliveryStatus.received_at >= utcnow() - timedelta(days=2))
+                       DeliveryStatus.received_at >= utcnow() - STATUS_RECONCILE_WINDOW)
                 .order_by(DeliveryStatus.id))
             for delivery, status in rows.tuples():
                 _advance(delivery, status.status, status.error)
 
-    async def deliver_due(self) -> int:
+    async def deliver_due(self, limit: int = 200) -> int:
+        """Starts sending what is due: conversations side by side, each one's messages in order.
+
+        Each conversation gets one lane (a task) that sends its due messages one after another;
+        a new round skips conversations whose lane is still sending, so a slow platform answer
+        holds up that customer only, and a message in flight (still "pending" in the database)
+        is never picked up twice. A message waiting for its retry holds back the later ones of
+        its conversation: a customer never reads an answer before what it follows."""
+        now = utcnow()
+        earlier = aliased(Delivery)
+        earlier_message = aliased(Message)
+        waiting_before = exists().where(
+            earlier.status == "pending", earlier.next_attempt_at > now,
+            earlier.message_id < Delivery.message_id,
+            earlier_message.id == earlier.message_id,
+            earlier_message.conversation_id == Message.conversation_id)
         async with self._sessions() as session:
             due = list(await session.execute(
                 select(Delivery, Message, ChannelIdentity)
                 .join(Message, Message.id == Delivery.message_id)
                 .join(ChannelIdentity, (ChannelIdentity.conversation_id == Message.conversation_id)
                       & (ChannelIdentity.channel == Delivery.channel))
-                .where(Delivery.status == "pending", Delivery.next_attempt_at <= utcnow())
-                .order_by(Delivery.message_id).limit(50)))
+                .where(Delivery.status == "pending", Delivery.next_attempt_at <= now,
+                       ~waiting_before)
+                .order_by(Delivery.message_id).limit(limit)))
+        lanes: dict[str, list[tuple[Delivery, Message, ChannelIdentity]]] = {}
         for delivery, message, identity in due:
-            await self._deliver(delivery, message, identity)
-        return len(due)
+            if message.conversation_id not in self._lanes:
+                lanes.setdefault(message.conversation_id, []).append((delivery, message, identity))
+        for conversation_id, lane in lanes.items():
+            if len(self._lanes) >= SEND_CONCURRENCY:
+                break  # the next lane to finish wakes the loop for the rest
+            task = asyncio.create_task(self._deliver_in_order(lane))
+            self._lanes[conversation_id] = task
+            task.add_done_callback(functools.partial(self._lane_ended, conversation_id))
+        return sum(len(lane) for lane in lanes.values())
+
+    async def _deliver_in_order(self, lane: list[tuple[Delivery, Message, ChannelIdentity]]) -> None:
+        for delivery, message, identity in lane:
+            if await self._deliver(delivery, message, identity) == "pending":
+                return  # the rest waits behind the retry
+
+    def _lane_ended(self, conversation_id: str, task: asyncio.Task[None]) -> None:
+        self._lanes.pop(conversation_id, None)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("delivering conversation %s failed", conversation_id,
+                         exc_info=task.exception())
+        self.wake.set()  # its conversation may have more, and a lane is free
+
+    async def stop_sending(self) -> None:
+        """Ends the lanes with the loop: a new leader must not find sends of ours in flight."""
+        lanes = list(self._lanes.values())
+        for task in lanes:
+            task.cancel()
+        await asyncio.gather(*lanes, return_exceptions=True)
 
     async def _record_attempt(self, delivery_id: int, status: str, provider_id: str | None,
                               error: str | None, retry_at: datetime | None) -> None:
@@ -273,7 +359,8 @@ class MessagingHub:
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, 5.0)
 
-    async def _deliver(self, delivery: Delivery, message: Message, identity: ChannelIdentity) -> None:
+    async def _deliver(self, delivery: Delivery, message: Message, identity: ChannelIdentity) -> str:
+        """Sends one message and records how it went; returns the delivery's new status."""
         status, provider_id, error = "sent", None, None
         retry_at = None
         try:
@@ -295,4 +382,5 @@ class MessagingHub:
                 f"Not delivered on {delivery.channel}: {error}. The customer did not get: "
                 f"{(message.text or '')[:200]}")
             self._router.publish_messages(message.conversation_id, [note])
+        return status
 

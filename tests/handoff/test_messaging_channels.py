@@ -21,7 +21,7 @@ from handoff.channels import messaging
 from handoff.channels.messaging import ChannelIdentity, Delivery
 from handoff.channels.settings import TelegramSettings, WhatsAppSettings
 from handoff.config import Settings
-from handoff.conversations.models import utcnow
+from handoff.conversations.models import Message, utcnow
 from tests.conftest import FakeRasa
 from tests.handoff.test_console import ADMIN, log_in, settings_for
 
@@ -37,6 +37,8 @@ class FakeGraph:
         self.sent: list[dict[str, Any]] = []
         self.fail_next = 0
         self.arrived = asyncio.Event()
+        self.held: dict[str, asyncio.Event] = {}  # recipient -> answers once the test sets it
+        self.requests = 0
 
     async def messages(self, request: web.Request) -> web.Response:
         if request.headers.get("Authorization") != f"Bearer {ACCESS_TOKEN}":
@@ -52,6 +54,9 @@ class FakeGraph:
             else:
                 rows = interactive["action"]["sections"][0]["rows"]
                 assert 1 <= len(rows) <= 10 and all(len(r["title"]) <= 24 for r in rows)
+        self.requests += 1
+        if body["to"] in self.held:  # a slow platform, for this recipient only
+            await self.held[body["to"]].wait()
         if self.fail_next:
             self.fail_next -= 1
             return web.json_response({"error": {"message": "temporarily unavailable"}}, status=503)
@@ -108,8 +113,9 @@ async def client(aiohttp_client: Any, database_url: str, fake_rasa: FakeRasa,
     return app_client
 
 
-def whatsapp_body(wamid: str, text: str | None = None, button: str | None = None) -> bytes:
-    message: dict[str, Any] = {"from": "972541234567", "id": wamid, "timestamp": "1700000000"}
+def whatsapp_body(wamid: str, text: str | None = None, button: str | None = None,
+                  sender: str = "972541234567") -> bytes:
+    message: dict[str, Any] = {"from": sender, "id": wamid, "timestamp": "1700000000"}
     if button:
         message |= {"type": "interactive",
                     "interactive": {"type": "button_reply", "button_reply": {"id": button, "title": "Yes"}}}
@@ -118,7 +124,7 @@ def whatsapp_body(wamid: str, text: str | None = None, button: str | None = None
     return json.dumps({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{
         "field": "messages", "value": {
             "messaging_product": "whatsapp", "metadata": {"phone_number_id": "1555000"},
-            "contacts": [{"wa_id": "972541234567", "profile": {"name": "Noa"}}],
+            "contacts": [{"wa_id": sender, "profile": {"name": "Noa"}}],
             "messages": [message]}}]}]}).encode()
 
 
@@ -211,6 +217,75 @@ async def test_whatsapp_send_failures_are_retried_until_delivered(
     await post_whatsapp(client, whatsapp_body("wamid.C1", "hello"))
     await arrival(graph.arrived)
     assert [m["text"]["body"] for m in graph.sent] == ["echo: hello"]
+
+
+async def test_a_slow_platform_answer_holds_up_only_its_own_customer(
+    client: Client, platforms: tuple[FakeGraph, FakeTelegram, str]
+) -> None:
+    """The outbox sends for many conversations at once: one customer's reply hanging at the
+    platform must not stop everyone else's, nor be sent a second time while it hangs."""
+    graph, noa, dan = platforms[0], "972541234567", "972549999999"
+    graph.held[noa] = asyncio.Event()
+    await post_whatsapp(client, whatsapp_body("wamid.H1", "hello", sender=noa))
+    async with asyncio.timeout(20):
+        while graph.requests == 0:  # Noa's reply has reached the platform and hangs there
+            await asyncio.sleep(0.01)
+    for number in range(3):  # rounds of the outbox while Noa's send is in flight
+        await post_whatsapp(client, whatsapp_body(f"wamid.D{number}", f"hi {number}", sender=dan))
+        await arrival(graph.arrived)
+    assert [(m["to"], m["text"]["body"]) for m in graph.sent] == [
+        (dan, "echo: hi 0"), (dan, "echo: hi 1"), (dan, "echo: hi 2")]
+    graph.held[noa].set()
+    await arrival(graph.arrived)
+    assert [m["text"]["body"] for m in graph.sent if m["to"] == noa] == ["echo: hello"]
+    assert graph.requests == 4
+
+
+async def test_a_reply_waiting_for_its_retry_holds_back_the_next_one(
+    client: Client, fake_rasa: FakeRasa, platforms: tuple[FakeGraph, FakeTelegram, str]
+) -> None:
+    """Two replies to one message, the first refused once by the platform: the second goes
+    out after it, never before, so the customer reads them in the order they were written."""
+    graph = platforms[0]
+    fake_rasa.reply = lambda text: [{"text": f"first to {text}"}, {"text": f"then to {text}"}]
+    graph.fail_next = 1
+    await post_whatsapp(client, whatsapp_body("wamid.O1", "hello"))
+    async with asyncio.timeout(20):
+        while len(graph.sent) < 2:
+            await arrival(graph.arrived)
+    assert [m["text"]["body"] for m in graph.sent] == ["first to hello", "then to hello"]
+
+
+async def test_the_outbox_reads_only_recent_messages_and_finds_a_late_commit(
+    client: Client, platforms: tuple[FakeGraph, FakeTelegram, str]
+) -> None:
+    """The outbox stops re-reading messages old enough to have committed, but a message
+    that committed after a newer one (PostgreSQL hands out ids before commit) is still sent."""
+    graph, hub = platforms[0], client.app[MESSAGING]
+    await post_whatsapp(client, whatsapp_body("wamid.L1", "hello"))
+    await arrival(graph.arrived)
+    async with hub._sessions.begin() as session:
+        old = list(await session.scalars(select(Message).order_by(Message.id)))
+        await session.execute(update(Message).values(created_at=utcnow() - timedelta(minutes=5)))
+        conversation_id, top = old[0].conversation_id, old[-1].id
+        # ids handed out to two replies: the later one commits first
+        session.add(Message(id=top + 5, conversation_id=conversation_id, message_type="outgoing",
+                            author_type="agent", author_id="a1", channel="whatsapp",
+                            text="committed first"))
+    hub.wake.set()
+    async with asyncio.timeout(20):
+        while hub._enqueued_below == 0:  # the outbox's next round moves its mark
+            await asyncio.sleep(0.01)
+    assert hub._enqueued_below == top + 1  # past the settled messages, not past the new one
+    async with hub._sessions.begin() as session:
+        session.add(Message(id=top + 2, conversation_id=conversation_id, message_type="outgoing",
+                            author_type="agent", author_id="a1", channel="whatsapp",
+                            text="committed late"))
+    hub.wake.set()
+    async with asyncio.timeout(20):
+        while len(graph.sent) < 3:
+            await arrival(graph.arrived)
+    assert sorted(m["text"]["body"] for m in graph.sent[1:]) == ["committed first", "committed late"]
 
 
 async def test_a_send_the_database_could_not_record_is_not_sent_again(
