@@ -24,13 +24,14 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
     exists,
     func,
+    insert,
     select,
 )
-from sqlalchemy.orm import aliased
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, Session, UOWTransaction, aliased, mapped_column
 
 from handoff.conversations.errors import InvalidMessage
 from handoff.conversations.message_text import clean_message_text
@@ -47,6 +48,10 @@ RECORD_RETRY_FIRST_SECONDS = 0.5  # then doubling, up to 5 s, until the database
 SEND_CONCURRENCY = 16
 # A message older than this has surely committed: the outbox need not look below it again.
 SETTLED = timedelta(seconds=60)
+# New messages reach the outbox with the transaction that stores them (`_queue_deliveries`);
+# the scan of recent messages is a safety net for any that did not, run this often.
+SCAN_EVERY_SECONDS = 30.0
+MESSAGING_CHANNELS = ("whatsapp", "telegram")  # every ChannelAdapter.name
 STATUS_RECONCILE_WINDOW = timedelta(minutes=10)
 
 
@@ -101,6 +106,30 @@ class DeliveryStatus(Base):
 STATUS_ORDER = ["pending", "sent", "delivered", "read"]
 
 
+def delivery_status(message: Message) -> str | None:
+    """How a stored message enters the outbox: "pending" (to send), "skipped" (a line the
+    platform need not show) or None (not the outbox's: another channel, or private)."""
+    if message.channel not in MESSAGING_CHANNELS or message.private or \
+            message.message_type not in (MessageType.OUTGOING.value, MessageType.ACTIVITY.value):
+        return None
+    wanted = message.message_type == MessageType.OUTGOING.value or bool(
+        (message.payload or {}).get("agent_joined"))
+    return "pending" if wanted else "skipped"
+
+
+@event.listens_for(Session, "after_flush")
+def _queue_deliveries(session: Session, _flush: UOWTransaction) -> None:
+    """Puts a new outgoing message in the outbox in the transaction that stores it, so the
+    outbox finds its work by an index instead of reading every recent message each round."""
+    now = utcnow()
+    rows = [{"message_id": obj.id, "channel": obj.channel, "status": status, "attempts": 0,
+             "next_attempt_at": now, "updated_at": now}
+            for obj in session.new
+            if isinstance(obj, Message) and (status := delivery_status(obj)) is not None]
+    if rows:
+        session.connection().execute(insert(Delivery), rows)
+
+
 def _advance(delivery: Delivery, status: str, error: str | None) -> None:
     """Statuses only move forward (a late "delivered" never hides a "read"); failure always wins."""
     current = delivery.status if delivery.status in STATUS_ORDER else None
@@ -151,6 +180,7 @@ class MessagingHub:
         # Every message below this id has its delivery row or needs none (see `enqueue`).
         self._enqueued_below = 0
         self._lanes: dict[str, asyncio.Task[None]] = {}  # conversation -> its sends in flight
+        self._next_scan = 0.0  # loop time of the next `enqueue`
 
     async def accept(self, channel: str, inbound: InboundMessage) -> Message | None:
         """Stores the message first (once, however often the platform retries), then routes it
@@ -226,7 +256,9 @@ class MessagingHub:
         while True:
             self.wake.clear()  # before the work: a wake during it means "look again"
             try:
-                await self.enqueue()
+                if asyncio.get_running_loop().time() >= self._next_scan:
+                    self._next_scan = asyncio.get_running_loop().time() + SCAN_EVERY_SECONDS
+                    await self.enqueue()
                 await self.deliver_due()
                 await self.reconcile_statuses()
             except asyncio.CancelledError:
@@ -242,10 +274,12 @@ class MessagingHub:
                 pass
 
     async def enqueue(self, limit: int = 200) -> int:
-        """A delivery row for every outgoing message of a messaging channel that has none.
+        """A delivery row for every outgoing message of a messaging channel that has none:
+        the safety net behind `_queue_deliveries` (a message stored without the ORM, or
+        before this version), and what fills the outbox after an upgrade.
 
         Reads only messages above a mark that moves up past messages old enough to have
-        committed: the whole messages table, every round, grew with the store's history."""
+        committed: the whole messages table each time would grow with the store's history."""
         async with self._sessions.begin() as session:
             candidates = list(await session.scalars(
                 select(Message).where(
@@ -256,15 +290,15 @@ class MessagingHub:
                     ~exists().where(Delivery.message_id == Message.id),
                 ).order_by(Message.id).limit(limit)))
             for message in candidates:
-                wanted = message.message_type == MessageType.OUTGOING.value or bool(
-                    (message.payload or {}).get("agent_joined"))
                 session.add(Delivery(message_id=message.id, channel=message.channel,
-                                     status="pending" if wanted else "skipped"))
+                                     status=delivery_status(message) or "skipped"))
             if len(candidates) < limit:  # everything above the mark was seen
                 settled = await session.scalar(select(func.max(Message.id)).where(
                     Message.id >= self._enqueued_below, Message.created_at < utcnow() - SETTLED))
                 if settled is not None:
                     self._enqueued_below = settled + 1
+        if candidates:
+            logger.warning("%d outgoing message(s) reached the outbox by its scan", len(candidates))
         return len(candidates)
 
     async def reconcile_statuses(self) -> None:
@@ -284,10 +318,13 @@ class MessagingHub:
         """Starts sending what is due: conversations side by side, each one's messages in order.
 
         Each conversation gets one lane (a task) that sends its due messages one after another;
-        a new round skips conversations whose lane is still sending, so a slow platform answer
-        holds up that customer only, and a message in flight (still "pending" in the database)
-        is never picked up twice. A message waiting for its retry holds back the later ones of
+        a round skips conversations whose lane was sending at any time during its read, so a
+        slow platform answer holds up that customer only, and a message in flight (still
+        "pending" in the database) is never picked up twice. A message waiting for its retry holds back the later ones of
         its conversation: a customer never reads an answer before what it follows."""
+        # A lane that ends while the query below runs has recorded its sends after the query
+        # began, so the rows read may still say "pending": its conversation waits a round.
+        busy = set(self._lanes)
         now = utcnow()
         earlier = aliased(Delivery)
         earlier_message = aliased(Message)
@@ -307,7 +344,7 @@ class MessagingHub:
                 .order_by(Delivery.message_id).limit(limit)))
         lanes: dict[str, list[tuple[Delivery, Message, ChannelIdentity]]] = {}
         for delivery, message, identity in due:
-            if message.conversation_id not in self._lanes:
+            if message.conversation_id not in busy and message.conversation_id not in self._lanes:
                 lanes.setdefault(message.conversation_id, []).append((delivery, message, identity))
         for conversation_id, lane in lanes.items():
             if len(self._lanes) >= SEND_CONCURRENCY:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 
 from handoff.app import create_app
 from handoff.appkeys import MESSAGING, QUEUE
@@ -110,6 +110,9 @@ async def client(aiohttp_client: Any, database_url: str, fake_rasa: FakeRasa,
         "telegram": TelegramSettings(BOT_TOKEN, TG_SECRET, base)})
     app_client = await aiohttp_client(create_app(settings))
     app_client.app[MESSAGING].retry_base_seconds = 0.01
+    # Every message must reach the outbox with its own transaction: the scan that would
+    # find one that did not is switched off here (it has its own test).
+    app_client.app[MESSAGING]._next_scan = float("inf")
     return app_client
 
 
@@ -241,6 +244,28 @@ async def test_a_slow_platform_answer_holds_up_only_its_own_customer(
     assert graph.requests == 4
 
 
+async def test_replies_in_quick_succession_each_go_out_once(
+    client: Client, platforms: tuple[FakeGraph, FakeTelegram, str]
+) -> None:
+    """Rounds of the outbox overlap with sends ending: a reply recorded as sent while a round
+    read it as pending must not go out again (it did, before a round skipped such lanes)."""
+    graph, hub = platforms[0], client.app[MESSAGING]
+    for number in range(6):
+        await post_whatsapp(client, whatsapp_body(f"wamid.Q{number}", f"question {number}"))
+    async with asyncio.timeout(20):
+        while len(graph.sent) < 6:
+            await arrival(graph.arrived)
+    async with asyncio.timeout(20):
+        while True:  # the last send is recorded just after it arrives
+            async with hub._sessions() as session:
+                rows = list(await session.execute(select(Delivery.status, Delivery.attempts)))
+            if all(status == "sent" for status, _ in rows):
+                break
+            await asyncio.sleep(0.02)
+    assert [attempts for _, attempts in rows] == [1] * 6 and graph.requests == 6
+    assert sorted(m["text"]["body"] for m in graph.sent) == [f"echo: question {n}" for n in range(6)]
+
+
 async def test_a_reply_waiting_for_its_retry_holds_back_the_next_one(
     client: Client, fake_rasa: FakeRasa, platforms: tuple[FakeGraph, FakeTelegram, str]
 ) -> None:
@@ -254,38 +279,50 @@ async def test_a_reply_waiting_for_its_retry_holds_back_the_next_one(
         while len(graph.sent) < 2:
             await arrival(graph.arrived)
     assert [m["text"]["body"] for m in graph.sent] == ["first to hello", "then to hello"]
+    assert graph.requests == 3  # the refused one, then each once
 
 
-async def test_the_outbox_reads_only_recent_messages_and_finds_a_late_commit(
+async def test_the_outbox_scan_reads_only_recent_messages_and_finds_a_late_commit(
     client: Client, platforms: tuple[FakeGraph, FakeTelegram, str]
 ) -> None:
-    """The outbox stops re-reading messages old enough to have committed, but a message
-    that committed after a newer one (PostgreSQL hands out ids before commit) is still sent."""
+    """The safety-net scan finds messages stored without the ORM (so without their delivery
+    row); it stops re-reading messages old enough to have committed, but a message that
+    committed after a newer one (PostgreSQL hands out ids before commit) is still sent."""
     graph, hub = platforms[0], client.app[MESSAGING]
     await post_whatsapp(client, whatsapp_body("wamid.L1", "hello"))
     await arrival(graph.arrived)
+
+    def reply(message_id: int, text: str) -> Any:
+        return insert(Message).values(
+            id=message_id, conversation_id=conversation_id, message_type="outgoing",
+            author_type="agent", author_id="a1", channel="whatsapp", text=text,
+            private=False, created_at=utcnow())
+
     async with hub._sessions.begin() as session:
         old = list(await session.scalars(select(Message).order_by(Message.id)))
         await session.execute(update(Message).values(created_at=utcnow() - timedelta(minutes=5)))
         conversation_id, top = old[0].conversation_id, old[-1].id
         # ids handed out to two replies: the later one commits first
-        session.add(Message(id=top + 5, conversation_id=conversation_id, message_type="outgoing",
-                            author_type="agent", author_id="a1", channel="whatsapp",
-                            text="committed first"))
+        await session.execute(reply(top + 5, "committed first"))
+    hub._next_scan = 0.0
     hub.wake.set()
     async with asyncio.timeout(20):
-        while hub._enqueued_below == 0:  # the outbox's next round moves its mark
+        while hub._enqueued_below == 0:  # the outbox's next scan moves its mark
             await asyncio.sleep(0.01)
     assert hub._enqueued_below == top + 1  # past the settled messages, not past the new one
     async with hub._sessions.begin() as session:
-        session.add(Message(id=top + 2, conversation_id=conversation_id, message_type="outgoing",
-                            author_type="agent", author_id="a1", channel="whatsapp",
-                            text="committed late"))
+        await session.execute(reply(top + 2, "committed late"))
+    hub._next_scan = 0.0
     hub.wake.set()
     async with asyncio.timeout(20):
         while len(graph.sent) < 3:
             await arrival(graph.arrived)
     assert sorted(m["text"]["body"] for m in graph.sent[1:]) == ["committed first", "committed late"]
+
+
+def test_every_messaging_channel_has_its_messages_put_in_the_outbox() -> None:
+    from handoff.channels import telegram, whatsapp
+    assert {whatsapp.CHANNEL, telegram.CHANNEL} == set(messaging.MESSAGING_CHANNELS)
 
 
 async def test_a_send_the_database_could_not_record_is_not_sent_again(
@@ -340,6 +377,7 @@ async def test_agent_reply_after_the_24_hour_window_is_not_sent_and_the_agent_is
     cid = queue["waiting"][0]["id"]
     assert queue["waiting"][0]["channel"] == "whatsapp"
     await admin.call("POST", f"/console/api/conversations/{cid}/claim")
+    await arrival(graph.arrived)  # "... joined the chat", while the window was open
     async with client.app[QUEUE].sessions.begin() as session:
         await session.execute(update(ChannelIdentity).values(last_inbound_at=utcnow() - timedelta(hours=25)))
     sent_before = len(graph.sent)
