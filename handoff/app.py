@@ -11,7 +11,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 from aiohttp.typedefs import Middleware
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from sqlalchemy import text
 
 from handoff import invoices, preflight
@@ -59,6 +59,13 @@ from handoff.team_settings import follow_business_hours, load_business_hours
 from handoff.webhooks import WebhookSender
 
 logger = logging.getLogger(__name__)
+# redis-py's default pool opens a connection for every command in flight, keeps them all
+# (the soak saw each burst leave the web services more connections to Redis) and past 100
+# refuses the command ("Too many connections": a lock then fell back to the database). This
+# pool is smaller and a burst waits for a free connection instead; commands take microseconds,
+# the pub/sub listener holds one for good.
+REDIS_MAX_CONNECTIONS = 32
+REDIS_POOL_WAIT_SECONDS = 5.0
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -87,11 +94,17 @@ def create_app(settings: Settings) -> web.Application:
     return app
 
 
+def redis_client(url: str) -> Redis:
+    """One instance's client: a bounded pool that waits for a free connection in a burst."""
+    return Redis.from_pool(BlockingConnectionPool.from_url(
+        url, socket_connect_timeout=2, max_connections=REDIS_MAX_CONNECTIONS,
+        timeout=REDIS_POOL_WAIT_SECONDS, client_name="support-web"))
+
+
 async def _conversations(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     engine = create_engine(settings.database_url)
-    redis = Redis.from_url(settings.redis_url, socket_connect_timeout=2) \
-        if settings.redis_url else None
+    redis = redis_client(settings.redis_url) if settings.redis_url else None
     try:
         await preflight.check(settings, engine, redis)
     except BaseException:

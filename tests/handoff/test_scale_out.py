@@ -466,3 +466,22 @@ async def test_a_conversation_lock_is_renewed_while_held_and_freed_soon_after_it
     finally:
         await redis.delete(key)
         await redis.aclose()
+
+
+async def test_a_burst_of_redis_commands_opens_a_bounded_number_of_connections() -> None:
+    """redis-py's default pool opened a connection per command in flight and kept them all,
+    so every burst left an instance more connections to Redis (seen in the soak), and refused
+    commands past 100 in flight: here 160 are in flight and none is refused."""
+    from handoff.app import REDIS_MAX_CONNECTIONS, redis_client
+
+    redis, observer = redis_client(REDIS_URL), Redis.from_url(REDIS_URL)
+    key = f"test-burst-{uuid.uuid4().hex}"
+    try:
+        await asyncio.gather(*(redis.incr(key) for _ in range(5 * REDIS_MAX_CONNECTIONS)))
+        assert int(await redis.get(key)) == 5 * REDIS_MAX_CONNECTIONS  # none refused
+        ours = [c for c in await observer.client_list() if c["name"] == "support-web"]
+        assert 1 <= len(ours) <= REDIS_MAX_CONNECTIONS
+    finally:
+        await redis.delete(key)
+        await redis.aclose()
+        await observer.aclose()
