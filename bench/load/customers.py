@@ -78,6 +78,8 @@ class Record:
     # customer index -> (at, who, text): what each customer sent and was shown, when a fault
     # run keeps it for its per-customer breakdown (None: not kept)
     timeline: dict[int, list[tuple[float, str, str]]] | None = None
+    # conversation ids of customers who asked for a person and were not greeted by one in time
+    no_person_came: list[str] = field(default_factory=list)
 
     def turn(self, kind: str, seconds: float) -> None:
         self.latencies[kind].append(seconds * 1000)
@@ -673,6 +675,19 @@ class Agent:
         if action == "resolve":
             return any("resolved" in (m.get("payload") or {}) for m in messages)
         return any(m["author"] == "agent" and m["text"] == body.get("text") for m in messages)
+
+    def seats(self) -> dict[str, Any]:
+        """What this agent is doing now: chats open, claims so far, conversations it gave up on."""
+        return {"open_chats": len(self._watching), "claims": self.claims,
+                "tried": len(self._tried), "closed_idle": self.idle_closed}
+
+    async def conversation(self, conversation_id: str) -> dict[str, Any]:
+        """The console's view of a conversation (status, assignee, events), for a diagnosis."""
+        async with self._http.get(
+                f"{self._base}/console/api/conversations/{conversation_id}") as response:
+            if response.status != 200:
+                return {"error": f"answered {response.status}"}
+            return dict(await response.json())
 
     async def close(self) -> None:
         self._closing = True

@@ -4,6 +4,7 @@ console, one load level at a time (used by `python -m bench.load` and bench/load
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import itertools
 import json
 import os
@@ -98,8 +99,12 @@ class FullSystemLoad:
                 if answers is not None:
                     answers[turn.text] = [a[:160] for a in customer.last_replies]
             if name == "human":
-                greeting = await customer.wait_for(
-                    lambda m: m["author"] == "agent" and m["text"] == c.AGENT_GREETING)
+                try:
+                    greeting = await customer.wait_for(
+                        lambda m: m["author"] == "agent" and m["text"] == c.AGENT_GREETING)
+                except (asyncio.TimeoutError, c.TurnFailed):
+                    record.no_person_came.append(customer.conversation_id)  # diagnosed later
+                    raise
                 record.turn("handoff_to_agent_reply", customer.arrived[greeting["id"]] - started)
                 follow = c.Turn("to_agent", f"{c.HUMAN_FOLLOW_UP.text} ({serial})")
                 self.sent_at[follow.text] = time.perf_counter()
@@ -263,6 +268,9 @@ async def run_level(system: System, level: int, duration: float, full: FullSyste
         await full.whatsapp_check(record)
     knowledge = (await full.knowledge_answers(answers_from))[1] if full else None
     idle_closed = sum(agent.idle_closed for agent in agents)
+    seats = [agent.seats() for agent in agents]
+    no_person_came = [await diagnose(agents[0], conversation_id, started)
+                      for conversation_id in record.no_person_came] if agents else []
     for agent in agents:
         await agent.close()
     await http.close()
@@ -275,6 +283,8 @@ async def run_level(system: System, level: int, duration: float, full: FullSyste
         "reconnects": record.reconnects, "resent": record.resent,
         "repeated_after_reconnect": record.repeated_after_reconnect,
         "agent_chats_closed_idle": idle_closed,
+        **({"agents_at_end": seats} if seats else {}),
+        **({"no_person_came": no_person_came} if no_person_came else {}),
         **({"knowledge_answers": knowledge} if knowledge is not None else {}),
         **({"refund_orders": {"fresh": pool.fresh - orders_before[0],
                               "reused": pool.reused - orders_before[1]}} if pool else {}),
@@ -291,6 +301,21 @@ async def run_level(system: System, level: int, duration: float, full: FullSyste
         "cpu_seconds_per_1000_turns": {
             name: round(seconds / max(record.turns, 1) * 1000, 1) for name, seconds in cpu.items()},
     }
+
+
+async def diagnose(agent: c.Agent, conversation_id: str, started: float) -> dict[str, Any]:
+    """Where a customer who asked for a person and met nobody stood at the end: status,
+    assignee and the conversation's events (seconds from the level's start)."""
+    try:
+        found = await agent.conversation(conversation_id)
+    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        return {"conversation": conversation_id, "error": repr(exc)}
+    offset = time.time() - (time.perf_counter() - started)  # wall clock of the level's start
+    return {"conversation": conversation_id, "status": found.get("status"),
+            "assignee": found.get("assignee_id"),
+            "events": [f"{dt.datetime.fromisoformat(e['at']).timestamp() - offset:.0f}s "
+                       f"{e['type']}" for e in found.get("events", [])][-12:],
+            **({"error": found["error"]} if "error" in found else {})}
 
 
 async def warm_up(system: System, full: FullSystemLoad | None) -> dict[str, list[str]]:

@@ -373,6 +373,23 @@ def markdown(result: dict[str, Any]) -> str:
     if problems:
         out += ["", "What went wrong, per fault:", ""]
         out += [f"- {fault}: {kind}: {item}" for fault, kind, item in problems[:60]]
+    stuck = [(p["during"]["fault"], p) for p in result["phases"]
+             if p.get("no_person_came") or p.get("agents_at_end")]
+    if stuck:
+        out += ["", "## Customers who asked for a person and met nobody, per fault", "",
+                ("Each one's conversation at the end of the phase (status, assignee, its last "
+                 "events, seconds from the phase's start), and the simulated agents then: chats "
+                 "open, claims, conversations each tried to claim once (a 409 is not retried) "
+                 "and chats closed idle.")]
+        for fault, phase in stuck:
+            out += ["", f"### {fault}", "",
+                    "- agents: " + "; ".join(
+                        f"{a['open_chats']} open, {a['claims']} claims, {a['tried']} tried, "
+                        f"{a['closed_idle']} closed idle" for a in phase.get("agents_at_end", []))]
+            for row in phase.get("no_person_came", []):
+                out.append(f"- {row['conversation']}: {row.get('status')}, assignee "
+                           f"{row.get('assignee')}; " + ", ".join(row.get("events", []))
+                           + (f" ({row['error']})" if "error" in row else ""))
     out += ["", "## The customers the assistant answered again last, per fault", "",
             ("Customers not with a person; seconds from the fault; what each sent and was "
              "shown until the assistant answered a message it sent after the fault "
