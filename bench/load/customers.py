@@ -612,6 +612,10 @@ class Agent:
                 if response.status == 200:
                     self.claims += 1
                     self._spawn(self._serve(row["id"]))
+                elif response.status == 409 and "open conversations" in await response.text():
+                    # at capacity (AtCapacity): not a colleague's claim; try again later
+                    self._tried.discard(row["id"])
+                    self._record.errors["agent at capacity (claim answered 409)"] += 1
                 elif response.status not in (409, 403):
                     self._tried.discard(row["id"])  # not decided (e.g. 503): try it again
                     raise TurnFailed(f"claim answered {response.status}")
@@ -690,8 +694,21 @@ class Agent:
             return dict(await response.json())
 
     async def close(self) -> None:
+        """Logs off like a person at the end of a shift: chats still open are resolved, so
+        the next run's agents (the same accounts) do not start with their seats taken —
+        fault run 2's agents did, reached their 50 chats by the fourth phase and were refused
+        every claim (409, at capacity) while customers waited 300 s."""
         self._closing = True
         for task in list(self._tasks):
             task.cancel()
+        for conversation_id in list(self._watching):
+            try:
+                async with self._http.post(
+                        f"{self._base}/console/api/conversations/{conversation_id}/resolve",
+                        json={"resolution_code": "answered"}, headers=self._headers,
+                        timeout=aiohttp.ClientTimeout(total=10)):
+                    pass
+            except (aiohttp.ClientError, asyncio.TimeoutError):
+                pass  # reported nowhere: the run is over; a chat left open shows next run
         await self._socket.close()
         self._reader.cancel()
