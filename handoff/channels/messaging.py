@@ -52,6 +52,7 @@ SETTLED = timedelta(seconds=60)
 # the scan of recent messages is a safety net for any that did not, run this often.
 SCAN_EVERY_SECONDS = 30.0
 MESSAGING_CHANNELS = ("whatsapp", "telegram")  # every ChannelAdapter.name
+STOP_GRACE_SECONDS = 30.0
 STATUS_RECONCILE_WINDOW = timedelta(minutes=10)
 
 
@@ -181,6 +182,7 @@ class MessagingHub:
         self._enqueued_below = 0
         self._lanes: dict[str, asyncio.Task[None]] = {}  # conversation -> its sends in flight
         self._next_scan = 0.0  # loop time of the next `enqueue`
+        self._stopping = False
 
     async def accept(self, channel: str, inbound: InboundMessage) -> Message | None:
         """Stores the message first (once, however often the platform retries), then routes it
@@ -356,6 +358,8 @@ class MessagingHub:
 
     async def _deliver_in_order(self, lane: list[tuple[Delivery, Message, ChannelIdentity]]) -> None:
         for delivery, message, identity in lane:
+            if self._stopping:
+                return
             if await self._deliver(delivery, message, identity) == "pending":
                 return  # the rest waits behind the retry
 
@@ -367,11 +371,21 @@ class MessagingHub:
         self.wake.set()  # its conversation may have more, and a lane is free
 
     async def stop_sending(self) -> None:
-        """Ends the lanes with the loop: a new leader must not find sends of ours in flight."""
-        lanes = list(self._lanes.values())
-        for task in lanes:
-            task.cancel()
-        await asyncio.gather(*lanes, return_exceptions=True)
+        """Ends the lanes with the loop. Each finishes the message it is on and starts no other:
+        a send the platform took must be recorded, or the next leader sends it again — the
+        fault run saw two WhatsApp replies go out twice across a PostgreSQL restart when the
+        lanes were cancelled while they waited for the database to record their sends. Lanes
+        still busy after `STOP_GRACE_SECONDS` (a platform that does not answer) are cancelled."""
+        self._stopping = True
+        try:
+            lanes = list(self._lanes.values())
+            if lanes:
+                _, late = await asyncio.wait(lanes, timeout=STOP_GRACE_SECONDS)
+                for task in late:
+                    task.cancel()
+                await asyncio.gather(*late, return_exceptions=True)
+        finally:
+            self._stopping = False  # the job may run here again (the lock taken back)
 
     async def _record_attempt(self, delivery_id: int, status: str, provider_id: str | None,
                               error: str | None, retry_at: datetime | None) -> None:

@@ -364,6 +364,42 @@ async def test_a_send_the_database_could_not_record_is_not_sent_again(
     assert [m["text"]["body"] for m in graph.sent] == ["echo: hello", "echo: again"]
 
 
+async def test_a_send_being_recorded_when_the_outbox_stops_is_still_recorded(
+    client: Client, platforms: tuple[FakeGraph, FakeTelegram, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The instance loses the outbox (its lock's connection died with PostgreSQL) while a reply
+    WhatsApp has taken waits for the database to be recorded: the reply is recorded once the
+    database is back, not dropped for the next leader to send again."""
+    graph, hub = platforms[0], client.app[MESSAGING]
+    monkeypatch.setattr(messaging, "RECORD_RETRY_FIRST_SECONDS", 0.01)
+    real, database_back = hub._sessions, asyncio.Event()
+
+    class DownAfterTheSend:
+        def __call__(self) -> Any:
+            return real()
+
+        def begin(self) -> Any:
+            if graph.sent and not database_back.is_set():
+                raise ConnectionRefusedError("the database system is starting up")
+            return real.begin()
+
+    monkeypatch.setattr(hub, "_sessions", DownAfterTheSend())
+    await post_whatsapp(client, whatsapp_body("wamid.S1", "hello"))
+    await arrival(graph.arrived)  # WhatsApp has it; recording it is refused
+    job = next(task for task in asyncio.all_tasks()  # the app's task running the outbox
+               if task.get_coro().__qualname__ == "SingleRunner.run"  # type: ignore[union-attr]
+               and task.get_coro().cr_frame.f_locals.get("name") == "messaging")  # type: ignore[union-attr]
+    job.cancel()  # the outbox stops while the lane waits to record
+    await asyncio.sleep(0)
+    database_back.set()
+    await asyncio.gather(job, return_exceptions=True)
+    async with real() as session:
+        delivery = await session.scalar(select(Delivery).where(Delivery.attempts > 0))
+    assert delivery is not None and delivery.status == "sent"
+    assert delivery.provider_message_id == "wamid.out1" and graph.requests == 1
+
+
 async def test_agent_reply_after_the_24_hour_window_is_not_sent_and_the_agent_is_told(
     aiohttp_client: Any, client: Client, fake_rasa: FakeRasa,
     platforms: tuple[FakeGraph, FakeTelegram, str]
