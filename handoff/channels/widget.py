@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from datetime import timedelta
 from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
@@ -30,13 +31,15 @@ from handoff.appkeys import FANOUT, QUEUE, ROUTER, SERVICE, SETTINGS
 from handoff.config import Settings
 from handoff.conversations.errors import ConversationError
 from handoff.conversations.message_text import clean_message_text
-from handoff.conversations.models import Conversation, ConversationStatus
+from handoff.conversations.models import Conversation, ConversationStatus, utcnow
 from handoff.conversations.views import message_json
 from handoff.fanout import QUEUE_TOPIC, RESYNC, conversation_topic
 from handoff.http import STORAGE_DOWN
 from handoff.rate_limit import RateLimiter
 
 CHANNEL = "widget"
+# How far back a resume looks past the last message shown (transactions last seconds).
+RESUME_LOOKBACK = timedelta(minutes=2)
 logger = logging.getLogger(__name__)
 routes = web.RouteTableDef()
 LIMITS = web.AppKey("widget_limits", dict)
@@ -124,9 +127,16 @@ def after_id(after: Any) -> int:
 async def _send_history(request: web.Request, socket: web.WebSocketResponse,
                         conversation_id: str, after: int) -> set[int]:
     """Sends what came after `after`; returns the ids sent, so a notification of one of them
-    arriving later is not sent again (the subscription began before the history was read)."""
+    arriving later is not sent again (the subscription began before the history was read).
+
+    A resume also gets the messages of the last `RESUME_LOOKBACK`, whatever their id: on
+    PostgreSQL a message can commit after a newer one was shown, and if its notification died
+    with the instance the customer was on, `after` alone skips it for good (the fault run lost
+    one that way). The widget drops ids it has shown."""
     sent = set()
-    for message in await request.app[SERVICE].transcript(conversation_id, after_id=after):
+    since = utcnow() - RESUME_LOOKBACK if after else None
+    for message in await request.app[SERVICE].transcript(conversation_id, after_id=after,
+                                                         or_since=since):
         await socket.send_json({"type": "message", "message": message_json(message)})
         sent.add(message.id)
     return sent

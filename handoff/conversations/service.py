@@ -9,6 +9,7 @@ import re
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -331,12 +332,15 @@ class ConversationService:
             return list(result)
 
     async def transcript(
-        self, conversation_id: str, after_id: int = 0, include_private: bool = False
+        self, conversation_id: str, after_id: int = 0, include_private: bool = False,
+        or_since: datetime | None = None,
     ) -> list[Message]:
-        """Messages in stored order, optionally only those after a message id."""
-        query = select(Message).where(
-            Message.conversation_id == conversation_id, Message.id > after_id
-        )
+        """Messages in stored order, optionally only those after a message id (and, with
+        `or_since`, any stored since then whatever their id)."""
+        newer = Message.id > after_id
+        if or_since is not None:
+            newer = newer | (Message.created_at >= or_since)
+        query = select(Message).where(Message.conversation_id == conversation_id, newer)
         if not include_private:
             query = query.where(Message.private.is_(False))
         async with self._sessions() as session:

@@ -7,9 +7,13 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
+from datetime import timedelta
+
+from sqlalchemy import insert, update
 from sqlalchemy.exc import DBAPIError
 
 from handoff.appkeys import FANOUT, ROUTER, SERVICE
+from handoff.conversations.models import Message, utcnow
 from tests.conftest import FakeRasa
 from tests.handoff.test_console import ADMIN, app_client, log_in  # noqa: F401  (fixture)
 
@@ -76,11 +80,43 @@ async def test_resume_replays_history_and_a_resent_message_is_answered_once(
     assert len(fake_rasa.received) == 1
     await again.close()
 
+    async with app_client.app[SERVICE]._sessions.begin() as session:  # shown long ago
+        await session.execute(update(Message).values(created_at=utcnow() - timedelta(hours=1)))
     later, _ = await hello(app_client, conversation_id=cid, token=token, after=history[-1]["id"])
     await later.send_json({"type": "message", "text": "more", "client_message_id": "c2"})
     first = await until(later, "message")
-    assert first["message"]["text"] == "more"  # nothing before `after` is sent again
+    assert first["message"]["text"] == "more"  # nothing old before `after` is sent again
     await later.close()
+
+
+async def test_a_resume_gets_a_message_that_committed_after_a_newer_one_was_shown(
+    app_client: Client, fake_rasa: FakeRasa  # noqa: F811
+) -> None:
+    """On PostgreSQL a message can commit after a newer one reached the screen; if its
+    notification died with the instance, a resume from the newest id shown must still bring
+    it (the fault run lost one). Recent messages come again; the widget drops ids it has."""
+    socket, welcome = await hello(app_client)
+    cid, token = welcome["conversation_id"], welcome["token"]
+    await socket.send_json({"type": "message", "text": "hi", "client_message_id": "c1"})
+    shown = (await until(socket, "message", author="assistant"))["message"]
+    await socket.close()
+    async with app_client.app[SERVICE]._sessions.begin() as session:
+        await session.execute(update(Message).values(created_at=utcnow() - timedelta(hours=1)))
+
+    def agent_says(message_id: int, text: str) -> Any:
+        return insert(Message).values(
+            id=message_id, conversation_id=cid, message_type="outgoing", author_type="agent",
+            author_id="a1", channel="widget", text=text, private=False, created_at=utcnow())
+
+    newest = shown["id"] + 10
+    async with app_client.app[SERVICE]._sessions.begin() as session:
+        await session.execute(agent_says(newest, "shown"))  # reached the screen first
+    async with app_client.app[SERVICE]._sessions.begin() as session:
+        await session.execute(agent_says(shown["id"] + 5, "committed late"))
+    again, _ = await hello(app_client, conversation_id=cid, token=token, after=newest)
+    resent = [(await until(again, "message"))["message"]["text"] for _ in range(2)]
+    assert resent == ["committed late", "shown"]  # the widget drops "shown": it has that id
+    await again.close()
 
 
 async def test_agent_messages_arrive_but_private_notes_never_do(
