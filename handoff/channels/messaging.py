@@ -294,7 +294,9 @@ class MessagingHub:
             for message in candidates:
                 session.add(Delivery(message_id=message.id, channel=message.channel,
                                      status=delivery_status(message) or "skipped"))
-            if len(candidates) < limit:  # everything above the mark was seen
+            if len(candidates) == limit:  # more to find: the next round scans again
+                self._next_scan = 0.0
+            else:  # everything above the mark was seen
                 settled = await session.scalar(select(func.max(Message.id)).where(
                     Message.id >= self._enqueued_below, Message.created_at < utcnow() - SETTLED))
                 if settled is not None:
@@ -322,8 +324,9 @@ class MessagingHub:
         Each conversation gets one lane (a task) that sends its due messages one after another;
         a round skips conversations whose lane was sending at any time during its read, so a
         slow platform answer holds up that customer only, and a message in flight (still
-        "pending" in the database) is never picked up twice. A message waiting for its retry holds back the later ones of
-        its conversation: a customer never reads an answer before what it follows."""
+        "pending" in the database) is never picked up twice. A message waiting for its retry
+        holds back the later ones of its conversation: a customer never reads an answer
+        before what it follows."""
         # A lane that ends while the query below runs has recorded its sends after the query
         # began, so the rows read may still say "pending": its conversation waits a round.
         busy = set(self._lanes)
