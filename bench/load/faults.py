@@ -373,8 +373,7 @@ def markdown(result: dict[str, Any]) -> str:
     if problems:
         out += ["", "What went wrong, per fault:", ""]
         out += [f"- {fault}: {kind}: {item}" for fault, kind, item in problems[:60]]
-    stuck = [(p["during"]["fault"], p) for p in result["phases"]
-             if p.get("no_person_came") or p.get("agents_at_end")]
+    stuck = [(p["during"]["fault"], p) for p in result["phases"] if p.get("no_person_came")]
     if stuck:
         out += ["", "## Customers who asked for a person and met nobody, per fault", "",
                 ("Each one's conversation at the end of the phase (status, assignee, its last "
