@@ -107,6 +107,18 @@ class SingleRunner:
             await connection.commit()
 
 
+async def wait_at_most(awaitable: Awaitable[Any], seconds: float) -> None:
+    """Awaits until done or `seconds` pass, whichever comes first: how the background loops
+    sleep until woken. Not `asyncio.wait_for`: on Python 3.11 it swallows a cancellation that
+    lands as the awaited event fires, and the outbox loop outlived its app's shutdown (a
+    test teardown hung about one run in five)."""
+    try:
+        async with asyncio.timeout(seconds):
+            await awaitable
+    except TimeoutError:
+        pass
+
+
 async def sweep_unrouted(list_unrouted: Callable[[], Awaitable[int]],
                          every_seconds: float = 30.0) -> None:
     """Routes messages another instance stored and never routed (it died in between)."""

@@ -21,6 +21,7 @@ import secrets
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from handoff.jobs import wait_at_most
 from handoff.queue import AgentPresence
 
 logger = logging.getLogger(__name__)
@@ -73,11 +74,7 @@ class SharedPresence(AgentPresence):
                 await self.refresh()
             except RedisError as exc:
                 logger.warning("agent presence not shared (Redis: %r); using the last known", exc)
-            try:  # not wait_for: on Python 3.11 it can swallow the task's cancellation
-                async with asyncio.timeout(self._ttl / 3):
-                    await self._changed.wait()
-            except TimeoutError:
-                pass
+            await wait_at_most(self._changed.wait(), self._ttl / 3)
 
     async def leave(self) -> None:
         """Removes this instance's agents at a clean shutdown instead of waiting for the TTL."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from handoff.business_hours import BusinessHours
 from handoff.conversations.models import Base
 from handoff.fanout import Fanout
+from handoff.jobs import wait_at_most
 
 if TYPE_CHECKING:
     from handoff.queue import SupportQueue
@@ -61,11 +61,7 @@ async def follow_business_hours(fanout: Fanout, queue: SupportQueue, default: Bu
     announces a save, and every `every_seconds` in case the announcement was missed."""
     async with fanout.subscribe(TEAM_SETTINGS_TOPIC) as events:
         while True:
-            try:  # not wait_for: on Python 3.11 it can swallow the task's cancellation
-                async with asyncio.timeout(every_seconds):
-                    await events.get()
-            except TimeoutError:
-                pass
+            await wait_at_most(events.get(), every_seconds)
             try:
                 queue.hours = await load_business_hours(queue.sessions) or default
             except Exception as exc:  # the database is away: keep the hours we have

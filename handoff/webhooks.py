@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
 from handoff.conversations.models import Base, ConversationEvent
+from handoff.jobs import wait_at_most
 
 logger = logging.getLogger(__name__)
 
@@ -67,11 +68,7 @@ class WebhookSender:
                 backoff = 1.0
                 if not delivered:
                     self.wake.clear()
-                    try:  # not wait_for: on Python 3.11 it can swallow a cancellation
-                        async with asyncio.timeout(self._poll):
-                            await self.wake.wait()
-                    except TimeoutError:
-                        pass
+                    await wait_at_most(self.wake.wait(), self._poll)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the receiver is down or refusing: wait, then retry

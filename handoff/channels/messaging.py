@@ -39,6 +39,7 @@ from handoff.conversations.models import Base, Message, MessageType, utcnow
 from handoff.conversations.router import MessageRouter
 from handoff.conversations.service import ConversationService
 from handoff.http import STORAGE_DOWN
+from handoff.jobs import wait_at_most
 
 logger = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8
@@ -267,13 +268,7 @@ class MessagingHub:
                 raise
             except Exception:
                 logger.exception("delivery loop failed; retrying")
-            # Not wait_for: on Python 3.11 a wake that lands with the job's cancellation makes
-            # it swallow the cancellation, and the loop outlived its shutdown (seen in tests).
-            try:
-                async with asyncio.timeout(1.0):
-                    await self.wake.wait()
-            except TimeoutError:
-                pass
+            await wait_at_most(self.wake.wait(), 1.0)
 
     async def enqueue(self, limit: int = 200) -> int:
         """A delivery row for every outgoing message of a messaging channel that has none:
