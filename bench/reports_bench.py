@@ -56,7 +56,7 @@ async def ensure_filled(url: str, conversations: int, messages: int) -> dict[str
         if have:
             raise SystemExit(f"{url} holds {have} conversations, not {conversations}: empty it first")
         started = time.perf_counter()
-        counts = await fill(engine, conversations, messages, END)
+        counts: dict[str, float] = {**await fill(engine, conversations, messages, END)}
         filled = time.perf_counter()
         async with engine.begin() as connection:
             await connection.run_sync(rebuild)

@@ -98,7 +98,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             for name, system in systems.items():
                 print(f"==> {name}: {level} customers for {args.duration:.0f}s", flush=True)
                 sampler = soak.sampling(system, args.sample_every, args.duration, soak.server_ports(
-                    system, args.cluster_redis if variant(name)[0] == "cluster" else None),
+                    system, args.cluster_redis if variant(name).kind == "cluster" else None),
                 ) if args.sample_every else None
                 outcome = await run_level(system, level, args.duration, fulls.get(name), sampler)
                 results[name]["levels"].append(outcome)
