@@ -89,8 +89,25 @@ async def widget_socket(request: web.Request) -> web.StreamResponse:
         await socket.send_json({"type": "error", "error": str(exc) or "say hello first"})
         await socket.close()
         return socket
-    await _serve(request, socket, conversation, token, first.get("after"))
+    except STORAGE_DOWN as exc:
+        await close_for_resume(socket, "hello", exc)
+        return socket
+    try:
+        await _serve(request, socket, conversation, token, first.get("after"))
+    except STORAGE_DOWN as exc:  # a message could not be stored: the widget sends it again
+        await close_for_resume(socket, conversation.id, exc)
     return socket
+
+
+async def close_for_resume(socket: web.WebSocketResponse, where: str, exc: BaseException) -> None:
+    """Closes a socket whose database is out of reach (restarting) with 1011, so the widget
+    reconnects and resumes from the database, sending again what was not acknowledged.
+    Letting the error reach the HTTP edge would write a 503 response into the open
+    WebSocket, which the browser reads as a broken frame."""
+    logger.warning("widget socket (%s): storage unavailable (%r); closing it for a resume",
+                   where, exc)
+    if not socket.closed:
+        await socket.close(code=WSCloseCode.INTERNAL_ERROR, message=b"storage unavailable")
 
 
 async def _serve(request: web.Request, socket: web.WebSocketResponse, conversation: Conversation,
@@ -171,9 +188,7 @@ async def _push(request: web.Request, socket: web.WebSocketResponse, conversatio
     try:
         await _forward(request, socket, conversation_id, events, last_sent, waiting, sent)
     except STORAGE_DOWN as exc:  # the same errors the HTTP edge answers with 503
-        logger.warning("widget push for %s stopped (%r): closing for a resume", conversation_id,
-                       exc)
-        await socket.close(code=WSCloseCode.INTERNAL_ERROR, message=b"storage unavailable")
+        await close_for_resume(socket, conversation_id, exc)
 
 
 async def _forward(request: web.Request, socket: web.WebSocketResponse, conversation_id: str,

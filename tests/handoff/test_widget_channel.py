@@ -220,6 +220,50 @@ async def test_a_push_that_cannot_read_the_database_closes_the_socket_for_a_resu
     await again.close()
 
 
+async def test_a_message_the_database_cannot_store_closes_the_socket_for_a_resend(
+    app_client: Client, monkeypatch: pytest.MonkeyPatch  # noqa: F811
+) -> None:
+    """A storage error used to reach the HTTP edge, which wrote a 503 response into the open
+    WebSocket (the browser saw a broken frame); now the socket closes with 1011, and the same
+    message sent again after the resume is stored and answered once."""
+    socket, welcome = await hello(app_client)
+    cid, token = welcome["conversation_id"], welcome["token"]
+    service = app_client.app[SERVICE]
+
+    async def restarting(*args: Any, **kwargs: Any) -> Any:
+        raise DBAPIError("INSERT", {}, ConnectionError("the database is restarting"))
+
+    monkeypatch.setattr(service, "accept", restarting)
+    await socket.send_json({"type": "message", "text": "hi", "client_message_id": "c1"})
+    closed = await socket.receive(timeout=10)
+    assert closed.type == aiohttp.WSMsgType.CLOSE and closed.data == 1011
+    monkeypatch.undo()
+    assert await service.transcript(cid) == []  # nothing half-stored
+    again, _ = await hello(app_client, conversation_id=cid, token=token, after=0)
+    await again.send_json({"type": "message", "text": "hi", "client_message_id": "c1"})
+    ack = await until(again, "ack")
+    assert not ack["duplicate"] and len(ack["reply_ids"]) == 1
+    assert [m.source_id for m in await service.transcript(cid)].count("c1") == 1
+    await again.close()
+
+
+async def test_a_hello_the_database_cannot_answer_closes_the_socket_for_a_retry(
+    app_client: Client, monkeypatch: pytest.MonkeyPatch  # noqa: F811
+) -> None:
+    socket, welcome = await hello(app_client)
+    await socket.close()
+
+    async def restarting(*args: Any, **kwargs: Any) -> Any:
+        raise DBAPIError("SELECT", {}, ConnectionError("the database is restarting"))
+
+    monkeypatch.setattr(app_client.app[SERVICE], "authenticate", restarting)
+    again = await app_client.ws_connect("/widget/ws")
+    await again.send_json({"type": "hello", "conversation_id": welcome["conversation_id"],
+                           "token": welcome["token"], "after": 0})
+    closed = await again.receive(timeout=10)
+    assert closed.type == aiohttp.WSMsgType.CLOSE and closed.data == 1011
+
+
 async def test_queue_position_updates_while_waiting(
     aiohttp_client: Any, app_client: Client, fake_rasa: FakeRasa  # noqa: F811
 ) -> None:
