@@ -120,8 +120,11 @@ async def _serve(request: web.Request, socket: web.WebSocketResponse, conversati
         if token:
             welcome["token"] = token
         await socket.send_json(welcome)
-        sent = await _send_history(request, socket, conversation.id, after_id(after))
-        await _send_queue(request, socket, conversation.id)
+        if token:  # opened just now by this socket: nothing said yet, not in the queue
+            sent: set[int] = set()
+        else:
+            sent = await _send_history(request, socket, conversation.id, after_id(after))
+            await _send_queue(request, socket, conversation.id)
         waiting = conversation.status == ConversationStatus.WAITING.value
         pusher = asyncio.create_task(_push(
             request, socket, conversation.id, events, max(sent, default=after_id(after)),

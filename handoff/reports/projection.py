@@ -331,16 +331,22 @@ class _Firsts:
 
 _FIRSTS_SET = _Firsts()
 _SETTLING = "projection_firsts_settling"  # session.info: keys seen set in the open transaction
+# session.info: conversations already marked in the open transaction. One mark is enough:
+# the catch-up reads the rows after the commit, and until then no one sees the mark.
+# (Opening a chat flushes three times and marked it twice.)
+_MARKED = "projection_marked"
 
 
 @event.listens_for(Session, "after_commit")
 def _remember_firsts(session: Session) -> None:
     _FIRSTS_SET.add_all(session.info.pop(_SETTLING, set()))
+    session.info.pop(_MARKED, None)
 
 
 @event.listens_for(Session, "after_rollback")
 def _forget_firsts(session: Session) -> None:
     session.info.pop(_SETTLING, None)
+    session.info.pop(_MARKED, None)
 
 
 @event.listens_for(Session, "after_flush")
@@ -381,8 +387,10 @@ def _keep_projection(session: Session, _flush: UOWTransaction) -> None:
         if getattr(moved, "rowcount", 0):
             touched.add(cid)  # a first reply: its clocks (tallies, days) change too
         settled.add((cid, column))
-    if touched:
-        mark_pending(connection, sorted(touched))
+    marked = session.info.setdefault(_MARKED, set())
+    if touched - marked:
+        mark_pending(connection, sorted(touched - marked))
+        marked |= touched
 
 
 def adding_upsert(table: Table, keys: Sequence[str], sums: Sequence[str]) -> TextClause:
