@@ -34,6 +34,7 @@ from handoff.contacts.models import AuditAction, AuditEntry, ContactIdentity, Id
 from handoff.db_locks import advisory_key
 from handoff.conversations.errors import ConversationError, ConversationNotFound
 from handoff.conversations.models import (
+    ROW_LOCK,
     AuthorType,
     Contact,
     Conversation,
@@ -160,7 +161,7 @@ async def link_verified(session: AsyncSession, conversation_id: str, data: dict[
         # Two chats proving the same email at once: the second waits, then finds the owner.
         # (SQLite: the turn's events were written first, so this transaction holds the write lock.)
         await session.execute(select(func.pg_advisory_xact_lock(advisory_key(f"identity:{kind}:{value}"))))
-    conversation = await session.get(Conversation, conversation_id, with_for_update=True)
+    conversation = await session.get(Conversation, conversation_id, with_for_update=ROW_LOCK)
     if conversation is None:
         return
     now = utcnow()
@@ -390,7 +391,7 @@ def _event_json(event: ConversationEvent) -> dict[str, Any]:
 
 async def locked_live_contact(session: AsyncSession, contact_id: str, erased: str) -> Contact:
     """The contact, row-locked for a change; 404 if unknown, 409 (`erased`) if erased."""
-    contact = await session.get(Contact, contact_id, with_for_update=True)
+    contact = await session.get(Contact, contact_id, with_for_update=ROW_LOCK)
     if contact is None:
         raise ContactNotFound("contact not found")
     if contact.erased_at is not None:

@@ -30,6 +30,14 @@ def new_id() -> str:
     return uuid.uuid4().hex
 
 
+# How a row is locked to change it (`session.get(..., with_for_update=ROW_LOCK)`): on
+# PostgreSQL FOR NO KEY UPDATE, not FOR UPDATE. Inserting a row that refers to it (a message,
+# an event, the reports' facts) takes a KEY SHARE lock on it, which FOR UPDATE blocks and
+# NO KEY UPDATE does not: in the cluster soak the reports' catch-up, inserting facts, and an
+# agent's resolve, holding its conversation FOR UPDATE, deadlocked ~4 times a minute.
+ROW_LOCK: dict[str, Any] = {"key_share": True}
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """A timezone-aware UTC time on every database (SQLite drops the zone on the way back)."""
 

@@ -14,7 +14,13 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from handoff.conversations.models import Conversation, ConversationEvent, Message, utcnow
+from handoff.conversations.models import (
+    ROW_LOCK,
+    Conversation,
+    ConversationEvent,
+    Message,
+    utcnow,
+)
 from handoff.conversations.service import ConversationService
 
 NPS_TEXT = ("One more question: how likely are you to recommend us to a friend? "
@@ -43,7 +49,7 @@ class NpsSurvey:
             return []
         now = utcnow()
         async with self._sessions.begin() as session:
-            conversation = await session.get(Conversation, conversation_id, with_for_update=True)
+            conversation = await session.get(Conversation, conversation_id, with_for_update=ROW_LOCK)
             if conversation is None:
                 return []
             recent = await session.scalar(
@@ -68,7 +74,7 @@ class NpsSurvey:
         score = nps_answer(incoming.text or "")
         now = utcnow()
         async with self._sessions.begin() as session:
-            conversation = await session.get(Conversation, conversation_id, with_for_update=True)
+            conversation = await session.get(Conversation, conversation_id, with_for_update=ROW_LOCK)
             if conversation is None or not conversation.nps_pending:
                 return None
             conversation.nps_pending = False

@@ -24,6 +24,7 @@ from handoff.conversations.errors import (
     NotYourConversation,
 )
 from handoff.conversations.models import (
+    ROW_LOCK,
     AuthorType,
     Contact,
     Conversation,
@@ -503,7 +504,7 @@ class ConversationService:
                 conversation = await self._assigned(session, conversation_id, agent_id)
                 await self._leave(session, conversation_id, agent_id, now)
             else:
-                found = await session.get(Conversation, conversation_id, with_for_update=True)
+                found = await session.get(Conversation, conversation_id, with_for_update=ROW_LOCK)
                 if found is None:
                     raise ConversationNotFound("conversation not found")
                 conversation = found
@@ -552,7 +553,7 @@ class ConversationService:
         now = utcnow()
         async with self._sessions.begin() as session:
             conversation = await session.get(Conversation, incoming.conversation_id,
-                                             with_for_update=True)
+                                             with_for_update=ROW_LOCK)
             assert conversation is not None
             conversation.survey_pending = False
             conversation.status = ConversationStatus.BOT.value
@@ -591,7 +592,7 @@ class ConversationService:
 
     @staticmethod
     async def _assigned(session: AsyncSession, conversation_id: str, agent_id: str) -> Conversation:
-        conversation = await session.get(Conversation, conversation_id, with_for_update=True)
+        conversation = await session.get(Conversation, conversation_id, with_for_update=ROW_LOCK)
         if conversation is None:
             raise ConversationNotFound("conversation not found")
         if (conversation.status != ConversationStatus.WITH_AGENT.value
@@ -654,7 +655,7 @@ class ConversationService:
         request: HandoffRequest,
         incoming: Message | None,
     ) -> list[Message]:
-        conversation = await session.get(Conversation, conversation_id, with_for_update=True)
+        conversation = await session.get(Conversation, conversation_id, with_for_update=ROW_LOCK)
         if conversation is None:
             raise ConversationNotFound("conversation not found")
         if conversation.status != ConversationStatus.BOT.value:

@@ -12,8 +12,8 @@ in the background. A customer's turn therefore pays for a mark, not for the reco
 (which cost a conversation's first turns 10 statements more, and repeated for every turn of
 a busy conversation is done once per catch-up). Reports stay exact: they catch up first.
 A new message matters only if it is the first of its kind (first customer message,
-assistant reply, agent reply): one conditional UPDATE finds out, and only then is the
-conversation marked. The per-UTC-day sums (`report_days`) move by the difference between a
+assistant reply, agent reply): until this process has seen that time set, the conversation
+is marked and one conditional UPDATE moves the time. The per-UTC-day sums (`report_days`) move by the difference between a
 conversation's old and new tallies.
 """
 
@@ -375,22 +375,25 @@ def _keep_projection(session: Session, _flush: UOWTransaction) -> None:
     connection = session.connection()
     touched |= _new_topics(connection, {cid: seen for cid, seen in intents.items()
                                         if cid not in touched})
+    firsts = [(cid, column, at) for (cid, column), at in sorted(earliest.items())
+              if cid not in touched and (cid, column) not in _FIRSTS_SET]
+    # Marked before a "first" time is moved, in the order the catch-up locks them (mark, then
+    # facts): on PostgreSQL a writer holding a facts row while it waited for a mark the
+    # catch-up held deadlocked with it. A first time found already set costs a needless
+    # recompute, which is rare: this process remembers the times it saw set.
+    marked = session.info.setdefault(_MARKED, set())
+    fresh = (touched | {cid for cid, _, _ in firsts}) - marked
+    if fresh:
+        mark_pending(connection, sorted(fresh))
+        marked |= fresh
     settled = session.info.setdefault(_SETTLING, set())
-    for (cid, column), at in sorted(earliest.items()):
-        if cid in touched or (cid, column) in _FIRSTS_SET:
-            continue
+    for cid, column, at in firsts:
         current = getattr(ConversationFacts, column)
-        moved = connection.execute(
+        connection.execute(
             update(ConversationFacts)
             .where(ConversationFacts.conversation_id == cid, current.is_(None) | (current > at))
             .values({column: at}))
-        if getattr(moved, "rowcount", 0):
-            touched.add(cid)  # a first reply: its clocks (tallies, days) change too
         settled.add((cid, column))
-    marked = session.info.setdefault(_MARKED, set())
-    if touched - marked:
-        mark_pending(connection, sorted(touched - marked))
-        marked |= touched
 
 
 def adding_upsert(table: Table, keys: Sequence[str], sums: Sequence[str]) -> TextClause:

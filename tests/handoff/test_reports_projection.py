@@ -4,24 +4,26 @@ retention purge (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from handoff import migrate
 from handoff.__main__ import rebuild_reports
 from handoff.contacts.privacy import PrivacyService
+from handoff.conversations.models import ROW_LOCK, Conversation
 from handoff.conversations.service import ConversationService, HandoffRequest, Reply
 from handoff.db import create_engine, session_factory
 from handoff.reports import metrics
 from handoff.reports.metrics import Reports
 from handoff.reports.models import ConversationFacts, ConversationTally, ReportDay, ReportPending
 from handoff.reports.catch_up import catch_up_projection
-from handoff.reports.projection import REOPEN_REASON, mark_pending, rebuild
+from handoff.reports.projection import REOPEN_REASON, catch_up, mark_pending, rebuild
 from handoff.reports.range import parse_range
 from handoff.reports.sla import ServiceLevels
 from tests.handoff.report_history import (
@@ -251,3 +253,63 @@ def test_first_times_are_taken_as_set_only_once_their_transaction_commits() -> N
     session.info[_SETTLING] = {committed}
     _remember_firsts(session)
     assert rolled_back not in _FIRSTS_SET and committed in _FIRSTS_SET
+
+
+async def _until_a_session_waits_on_a_lock(engine: AsyncEngine) -> None:
+    """Returns once another connection of this database is waiting for a row lock."""
+    deadline = asyncio.get_running_loop().time() + 20
+    while asyncio.get_running_loop().time() < deadline:
+        async with engine.connect() as connection:
+            waiting = await connection.scalar(text(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE wait_event_type = 'Lock' AND datname = current_database()"))
+        if waiting:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the writer never waited for the catch-up's lock")
+
+
+async def test_a_conversation_locked_for_a_change_does_not_hold_up_the_catch_up(
+    store: Store, database_url: str
+) -> None:
+    """Found by the cluster soak (PostgreSQL, ~4 deadlocks a minute): an agent's resolve held
+    its conversation FOR UPDATE, which blocks the KEY SHARE lock every insert referring to it
+    takes, the catch-up's facts among them. Rows are now locked FOR NO KEY UPDATE."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("row locks are PostgreSQL's (SQLite has one writer at a time)")
+    _, sessions = store
+    await summary(sessions)
+    chat, _ = await ConversationService(sessions).start("widget", "en")  # marked
+    async with sessions.begin() as holder:
+        assert await holder.get(Conversation, chat.id, with_for_update=ROW_LOCK) is not None
+        assert await asyncio.wait_for(catch_up_projection(sessions), 15) >= 1
+    await assert_equals_recomputation(store)
+
+
+async def test_a_first_reply_marks_before_it_moves_the_facts_the_catch_up_rewrites(
+    store: Store, database_url: str
+) -> None:
+    """Found by the cluster soak: a turn moved a conversation's "first reply" time (locking its
+    facts row), then waited to mark it while the catch-up, holding the mark, waited to
+    rewrite those facts: a deadlock. The turn now marks first, in the catch-up's order."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("row locks are PostgreSQL's (SQLite has one writer at a time)")
+    engine, sessions = store
+    service = ConversationService(sessions)
+    chat, _ = await service.start("widget", "en")
+    incoming, _, _ = await service.accept(chat.id, "hi", None, "widget")
+    await catch_up_projection(sessions)  # its facts exist, no first reply yet
+    async with sessions.begin() as session:
+        connection = await session.connection()
+        await connection.run_sync(lambda c: mark_pending(c, [chat.id]))
+    async with sessions.begin() as catching_up:  # the catch-up took the mark ...
+        await catching_up.execute(select(ReportPending).where(
+            ReportPending.conversation_id == chat.id).with_for_update(skip_locked=True))
+        reply = asyncio.create_task(service.record_assistant_turn(incoming, [Reply(text="hello")]))
+        await _until_a_session_waits_on_a_lock(engine)  # ... the turn waits for it ...
+        done = await catching_up.run_sync(lambda s: catch_up(s.connection()))  # ... and it goes on
+        assert done == 1
+    await asyncio.wait_for(reply, 15)
+    facts, _, _ = await projection(sessions)
+    assert any(row[0] == chat.id and row[9] is not None for row in facts)  # first reply set
+    await assert_equals_recomputation(store)
