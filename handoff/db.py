@@ -9,6 +9,8 @@ from sqlalchemy import event, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from handoff.db_sqlite import one_trip_dbapi
+
 # Registers the listener that keeps the reports' projection with every write of events.
 import handoff.reports.projection  # noqa: F401,E402
 
@@ -19,7 +21,8 @@ def create_engine(database_url: str, pool_size: int = 10) -> AsyncEngine:
         path = make_url(database_url).database
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(database_url, connect_args={"timeout": 30})
+        engine = create_async_engine(database_url, connect_args={"timeout": 30},
+                                     module=one_trip_dbapi())
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
