@@ -35,13 +35,26 @@ def redact_card_numbers(text: str) -> str:
     return _CANDIDATE.sub(mask, text)
 
 
+# Keys whose values the service made itself (ids, cursors, tokens): never a card a person
+# typed, and masking them breaks them — a conversation id is 32 hex characters, and one in
+# ~250 holds a run of 13+ digits that passes the Luhn check (the contact page showed such an
+# id masked, so its link led nowhere).
+_MADE_HERE = ("_id", "_ids", "_next", "cursor", "token")
+
+
+def _made_here(key: Any) -> bool:
+    return isinstance(key, str) and (key == "id" or key.endswith(_MADE_HERE))
+
+
 def redact_card_numbers_in(value: Any) -> Any:
     """Card numbers masked in every string of a JSON value (exports and pages built from stored
-    data: a second pass, so even rows stored before masking existed never show a card)."""
+    data: a second pass, so even rows stored before masking existed never show a card), but
+    for the identifiers and cursors the service made itself."""
     if isinstance(value, str):
         return redact_card_numbers(value)
     if isinstance(value, list):
         return [redact_card_numbers_in(item) for item in value]
     if isinstance(value, dict):
-        return {key: redact_card_numbers_in(item) for key, item in value.items()}
+        return {key: item if _made_here(key) else redact_card_numbers_in(item)
+                for key, item in value.items()}
     return value
