@@ -27,6 +27,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from handoff.db_locks import DatabaseLocks
+from handoff.jobs import wait_at_most
 from handoff.fanout import Fanout
 
 logger = logging.getLogger(__name__)
@@ -37,6 +38,12 @@ if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) 
 _RENEW = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end
 """
+
+
+def _retrieve(task: asyncio.Task[None]) -> None:
+    """Reads a finished renewer's outcome so asyncio never logs it as unretrieved."""
+    if not task.cancelled():
+        task.exception()
 
 
 class LockTimeout(Exception):
@@ -132,22 +139,30 @@ class RedisLocks:
             async with self._fallback.hold(conversation_id):
                 yield
             return
-        renewer = asyncio.create_task(self._keep(key, token))
+        done = asyncio.Event()
+        renewer = asyncio.create_task(self._keep(key, token, done))
+        renewer.add_done_callback(_retrieve)
         try:
             yield
         finally:
+            # Told to stop, and cancelled, but never awaited: a cancel that lands inside a
+            # Redis call can be swallowed, and the renewer then went on renewing while its
+            # holder waited for it forever — the conversation stayed locked, its message
+            # answered but never acknowledged (the cluster load run, a few chats a level).
+            done.set()
             renewer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await renewer
             try:
                 await self._release(keys=[key], args=[token])
             except RedisError as exc:  # the key expires by itself
                 logger.warning("Redis lock release failed (%r)", exc)
 
-    async def _keep(self, key: str, token: str) -> None:
-        """Extends the lock while its holder works; stops if the lock is no longer ours."""
+    async def _keep(self, key: str, token: str, done: asyncio.Event) -> None:
+        """Extends the lock while its holder works; stops when the holder is done or the lock
+        is no longer ours."""
         while True:
-            await asyncio.sleep(self._ttl_ms / 3000)
+            await wait_at_most(done.wait(), self._ttl_ms / 3000)
+            if done.is_set():
+                return
             try:
                 if not await self._renew(keys=[key], args=[token, self._ttl_ms]):
                     logger.warning("lost the lock %s while holding it (expired)", key)

@@ -468,6 +468,49 @@ async def test_a_conversation_lock_is_renewed_while_held_and_freed_soon_after_it
         await redis.aclose()
 
 
+async def test_a_lock_is_released_even_if_its_renewal_swallows_the_cancel() -> None:
+    """Found in the cluster load run: a holder cancelled its renewal task and awaited it, the
+    cancel landed inside a Redis call that swallowed it, and the renewal went on renewing while
+    the holder waited forever — the conversation stayed locked, its message answered but
+    never acknowledged. Here the renewal swallows every cancel."""
+    from handoff.redis_backplane import RedisLocks
+    redis = Redis.from_url(REDIS_URL)
+    prefix = f"t{secrets.token_hex(4)}"
+    locks = RedisLocks(redis, prefix, ttl_ms=300, wait_seconds=5)
+    key = f"{prefix}:lock:c1"
+    renewing, renewals = asyncio.Event(), []
+
+    async def renew_swallowing_cancels(*args: Any, **kwargs: Any) -> int:
+        renewals.append(1)
+        renewing.set()
+        try:
+            await asyncio.sleep(0.2)
+        except asyncio.CancelledError:
+            pass  # as the Redis call did
+        return 1
+
+    locks._renew = renew_swallowing_cancels  # type: ignore[assignment]
+    holder: asyncio.Task[None] | None = None
+    try:
+        async def hold_until_renewing() -> None:
+            async with locks.hold("c1"):
+                await renewing.wait()  # the holder finishes while its renewal is in flight
+
+        holder = asyncio.create_task(hold_until_renewing())
+        done, _ = await asyncio.wait({holder}, timeout=5)  # (wait_for's cancel would free it)
+        assert holder in done, "the holder waited for its renewal forever"
+        assert await redis.get(key) is None  # released
+        await asyncio.sleep(0.5)  # > one renewal interval and one renewal
+        count = len(renewals)
+        await asyncio.sleep(0.5)
+        assert len(renewals) == count  # and the renewal stopped
+    finally:
+        if holder is not None and not holder.done():
+            holder.cancel()
+        await redis.delete(key)
+        await redis.aclose()
+
+
 async def test_a_burst_of_redis_commands_opens_a_bounded_number_of_connections() -> None:
     """redis-py's default pool opened a connection per command in flight and kept them all,
     so every burst left an instance more connections to Redis (seen in the soak), and refused
