@@ -246,11 +246,13 @@ class ConversationService:
                     existing = await self._by_source_id(session, conversation_id, source_id)
                     if existing is not None:
                         return existing, False, None
-                conversation = await session.get(Conversation, conversation_id)
+                # Read and touched in one statement: this runs for every message.
+                conversation = await session.scalar(
+                    update(Conversation).where(Conversation.id == conversation_id)
+                    .values(last_message_at=utcnow()).returning(Conversation))
                 if conversation is None:
                     raise ConversationNotFound("conversation not found")
                 session.add(message)
-                conversation.last_message_at = utcnow()
         except IntegrityError:
             # Another instance stored the same source_id between our check and insert.
             if source_id is None:

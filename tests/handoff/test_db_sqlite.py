@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +10,7 @@ import aiosqlite
 import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, insert, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from handoff.db import create_engine
 
@@ -17,12 +19,18 @@ notes = Table("notes", metadata, Column("id", Integer, primary_key=True),
               Column("body", String(20), nullable=False, unique=True))
 
 
-async def test_each_statement_is_one_trip_and_answers_like_the_stock_adapter(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
     engine = create_engine(f"sqlite+aiosqlite:///{tmp_path}/notes.db")
     async with engine.begin() as connection:
         await connection.run_sync(metadata.create_all)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+def trips(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """What reached aiosqlite's thread, one entry per trip."""
     trips: list[Any] = []
     stock = aiosqlite.Connection._execute
 
@@ -31,6 +39,12 @@ async def test_each_statement_is_one_trip_and_answers_like_the_stock_adapter(
         return await stock(self, fn, *args, **kwargs)
 
     monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+    return trips
+
+
+async def test_each_statement_is_one_trip_and_answers_like_the_stock_adapter(
+    engine: AsyncEngine, trips: list[Any]
+) -> None:
     async with engine.begin() as connection:
         trips.clear()
         inserted = await connection.execute(insert(notes).values(body="a"))
@@ -52,4 +66,23 @@ async def test_each_statement_is_one_trip_and_answers_like_the_stock_adapter(
             await connection.execute(text("SELECT nothing FROM nowhere"))
         await connection.rollback()
         assert await connection.scalar(select(notes.c.body).where(notes.c.id == 1)) == "a!"
-    await engine.dispose()
+
+
+async def test_commit_and_rollback_make_a_trip_only_when_something_was_written(
+    engine: AsyncEngine, trips: list[Any]
+) -> None:
+    async with engine.connect() as connection:  # a read, then the pool's rollback: no trip
+        trips.clear()
+        assert await connection.scalar(select(notes.c.id)) is None
+    assert len(trips) == 1
+    async with engine.begin() as connection:  # a write is committed: one more trip
+        trips.clear()
+        await connection.execute(insert(notes).values(body="kept"))
+    assert len(trips) == 2
+    async with engine.connect() as connection:  # a write rolled back is gone
+        await connection.execute(insert(notes).values(body="dropped"))
+        trips.clear()
+        await connection.rollback()
+        assert len(trips) == 1
+    async with engine.connect() as connection:
+        assert (await connection.scalars(select(notes.c.body))).all() == ["kept"]
