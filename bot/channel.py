@@ -105,14 +105,29 @@ async def _understood(
     request: Request, sender: str
 ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
     """How the latest message of `sender` was understood, and that turn's events and the
-    form left active, from the tracker just updated."""
+    form left active, from the tracker just updated.
+
+    The message is the tracker's last `UserUttered` event, not `tracker.latest_message`: a
+    tracker read back from the in-memory store is replayed from its *applied* events, which
+    leave out the answers given inside a form, so there `latest_message` was the message
+    that opened the form (every answer to a refund form read as "request_refund", 0.99),
+    while the SQL store of a multi-instance setup gave the real reading. The handoff policy
+    and the reports then saw different things for the same conversation."""
     agent = getattr(request.app.ctx, "agent", None)
     if agent is None:
         return None, None
     tracker = await agent.tracker_store.retrieve(sender)
     if tracker is None:
         return None, None
-    message = tracker.latest_message
+    events: list[Any] = []
+    message: UserUttered | None = None
+    for event in reversed(tracker.events):
+        events.append(event)
+        if isinstance(event, UserUttered):
+            message = event
+            break
+    else:  # no message in the tracker: nothing that could be repeated
+        events = []
     intent = (message.intent if message else None) or {}
     ranking = [i for i in (message.parse_data.get("intent_ranking") or [])
                if i.get("name") != "nlu_fallback"] if message else []
@@ -122,13 +137,6 @@ async def _understood(
         "top": {"name": ranking[0].get("name"), "confidence": ranking[0].get("confidence")}
         if ranking else None,
     }
-    events: list[Any] = []
-    for event in reversed(tracker.events):
-        events.append(event)
-        if isinstance(event, UserUttered):
-            break
-    else:  # no message in the tracker: nothing that could be repeated
-        events = []
     turn = {"events": [event.as_dict() for event in reversed(events)],
             "active_loop": tracker.active_loop_name}
     return understood, turn

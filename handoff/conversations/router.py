@@ -14,7 +14,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from actions.handoff import HANDOFF_KEY, RECORD_KEY
-from handoff.assistant import AssistantClient, AssistantTurn, AssistantUnavailable
+from handoff.assistant import (
+    UNKNOWN_LOOP,
+    AssistantClient,
+    AssistantTurn,
+    AssistantUnavailable,
+)
 from handoff.conversations.models import (
     Conversation,
     ConversationStatus,
@@ -247,14 +252,20 @@ class MessageRouter:
         # A message the classifier could not place but the knowledge base answered was
         # understood after all: it neither counts towards nor triggers a low-confidence handoff.
         answered = any(event_type == "kb_answered" for event_type, _ in records)
-        if turn is not None and handoff is None and not answered:
+        # Nor does an answer to a form's question ("1", "it arrived damaged"): the form reads
+        # and checks it, and hands off itself after three wrong answers (actions/forms.py).
+        # Counting them handed every refund to a person right after it was registered.
+        in_form = recent.open_form is not None
+        if turn is not None and handoff is None and not answered and not in_form:
             escalation = self._policy.after_assistant(turn, recent.intents)
             if escalation is not None:
                 replies, handoff = [*replies, escalation[0]], escalation[1]
         understood = None if turn is None else {
             "intent": turn.intent, "confidence": turn.confidence, "top_intent": turn.top_intent,
             "idle": turn.active_loop is None,
+            **({"form": turn.active_loop} if turn.active_loop not in (None, UNKNOWN_LOOP) else {}),
             **({"answered_by": "knowledge"} if answered else {}),
+            **({"answered_by": "form"} if in_form and not answered else {}),
             # kept until the assistant next reads a message of this conversation (_catch_up)
             **({"repeated": True, "replay": list(turn.events)} if turn.repeated else {})}
         stored = await self._service.record_assistant_turn(

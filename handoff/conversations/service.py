@@ -85,6 +85,8 @@ class RecentTurns:
     intents: list[str | None]  # of the last messages the assistant read, newest first
     # The assistant left no form active after its last turn (handoff/repeat_answers.py).
     assistant_idle: bool
+    # The form the assistant's last turn here left waiting for an answer, if it said which.
+    open_form: str | None = None
     # Turns answered again without the assistant since it last heard from this conversation:
     # their events, oldest first, for its tracker before it reads the next message.
     replays: list[dict[str, Any]] = field(default_factory=list)
@@ -384,6 +386,7 @@ class ConversationService:
                      for data in understood[:max(intents, 0)]],
             # no turn yet: Rasa has no tracker, so no form either
             assistant_idle=not understood or understood[0].get("idle") is True,
+            open_form=(understood[0].get("form") or None) if understood else None,
             replays=replays,
         )
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import sqlite3
+
 from tests.e2e.conftest import RunningSystem
 from tests.e2e.http import call
 from tests.e2e.test_conversation import Customer, reply_texts
@@ -48,6 +51,23 @@ def test_invoice_link_is_served_by_the_web_service(system: RunningSystem) -> Non
 
 
 NOA = "noa.levi@example.co.il"
+
+
+def assert_readings_are_rasas(system: RunningSystem, conversation_id: str) -> None:
+    """What the web service recorded as Rasa's reading of each message (bot/channel.py) is
+    what Rasa's tracker holds for it, answers inside a form included (an in-memory tracker
+    once reported the form's opening message for each of them)."""
+    tracker = call("GET", f"{system.rasa_url}/conversations/{conversation_id}/tracker"
+                          f"?token={system.token}").body
+    rasa = [(e["text"], e["parse_data"]["intent"]["name"]) for e in tracker["events"]
+            if e["event"] == "user"]
+    with sqlite3.connect(system.run_dir.parent / "support.db") as db:
+        rows = db.execute(
+            "SELECT m.text, e.data FROM conversation_events e JOIN messages m ON m.id = "
+            "json_extract(e.data, '$.message_id') WHERE e.type = 'message_understood' "
+            "AND e.conversation_id = ? ORDER BY e.id", (conversation_id,)).fetchall()
+    recorded = [(text, json.loads(data)["intent"]) for text, data in rows]
+    assert recorded == rasa and len({intent for _, intent in rasa}) > 1, (recorded, rasa)
 
 
 def verified(customer: Customer, request: str, contact: str) -> str:
@@ -128,6 +148,9 @@ def test_refund_request_then_its_status(system: RunningSystem) -> None:
     customer.say("I want a refund for order A10003")
     reply = answer_until(customer, [ANNA, "1", "it arrived damaged", "yes"], "refund request")
     assert "Your refund request" in reply
+    # the answers to the form's questions are not "not understood": no handoff after them
+    assert not [m for m in customer.transcript() if "handoff" in (m.get("payload") or {})]
+    assert_readings_are_rasas(system, customer.id)
     number = next(word.strip(".,:;") for word in reply.split() if word.startswith("R") and
                   any(c.isdigit() for c in word))
     status = " ".join(reply_texts(customer.say("where is my refund?")))

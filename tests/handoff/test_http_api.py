@@ -303,6 +303,27 @@ async def test_a_fallback_the_knowledge_base_answered_was_understood(
     assert await reason_of(client, cid, auth) == "low_confidence"
 
 
+async def test_answers_to_a_form_never_count_as_not_understood(
+    client: Client, fake_rasa: FakeRasa
+) -> None:
+    """A refund form asks which item and why: "1" and "it arrived damaged" are not intents
+    (Rasa reads them as a fallback) but the form takes them. The form's last answer ends it,
+    and that turn must not hand off either (it did, right after the refund was registered)."""
+    form_until = {"1": "refund_form", "it arrived damaged": None, "xyzzy": None,
+                  "plugh": None}
+    fake_rasa.intent = lambda text: "request_refund" if "refund" in text else "nlu_fallback"
+    fake_rasa.turn = lambda text: {"events": [], "active_loop": form_until.get(text, "refund_form")}
+    cid, auth = await start(client)
+    for text in ["I want a refund", "1", "it arrived damaged"]:
+        body = await (await send(client, cid, auth, text=text)).json()
+        assert body["status"] == "bot", text
+    # outside the form again: two misunderstood messages in a row still go to a person,
+    # and the form's answers before them do not make it one
+    assert (await (await send(client, cid, auth, text="xyzzy")).json())["status"] == "bot"
+    assert (await (await send(client, cid, auth, text="plugh")).json())["status"] == "waiting"
+    assert await reason_of(client, cid, auth) == "low_confidence"
+
+
 async def test_two_turns_not_understood_go_to_a_person(client: Client, fake_rasa: FakeRasa) -> None:
     fake_rasa.intent = lambda text: "nlu_fallback" if "xyzzy" in text else "greet"
     cid, auth = await start(client)
