@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -38,6 +40,10 @@ from shop.records import (
     ShipmentInfo,
     TrackingEvent,
 )
+
+T = TypeVar("T")
+# A new refund or case number taken by another request at the same moment: counted again.
+NUMBERING_ATTEMPTS = 5
 
 _ORDER_LOADS = (
     selectinload(Order.customer),
@@ -151,7 +157,8 @@ class SqlStoreBackend:
 
     async def cancel_order(self, order_number: str) -> OrderDetails:
         now = _now()
-        async with self._sessions.begin() as session:
+
+        async def cancel(session: AsyncSession) -> None:
             order = await self._order(session, order_number, lock=True)
             if OrderStatus(order.status) not in CHANGEABLE:
                 raise OrderNotChangeable(order.status)
@@ -164,6 +171,8 @@ class SqlStoreBackend:
                     currency=order.currency, reason="order cancelled", status="approved",
                     requested_at=now, updated_at=now,
                 ))
+
+        await self._numbering(cancel)
         return await self.find_order(order_number)
 
     async def change_address(self, order_number: str, address: str) -> OrderDetails:
@@ -190,7 +199,8 @@ class SqlStoreBackend:
 
     async def create_billing_case(self, order_number: str, report: PaymentReport) -> BillingCaseInfo:
         now = _now()
-        async with self._sessions.begin() as session:
+
+        async def open_case(session: AsyncSession) -> BillingCase:
             order = await self._order(session, order_number)
             case = BillingCase(
                 number=await self._next_number(session, BillingCase, "BC"), order_id=order.id,
@@ -199,11 +209,15 @@ class SqlStoreBackend:
                 description=report.description, status="open", opened_at=now,
             )
             session.add(case)
+            return case
+
+        case = await self._numbering(open_case)
         return BillingCaseInfo(number=case.number, order_number=order_number, opened_at=now)
 
     async def create_refund_request(self, order_number: str, line_ids: list[int], reason: str) -> RefundInfo:
         now = _now()
-        async with self._sessions.begin() as session:
+
+        async def request(session: AsyncSession) -> Refund:
             order = await self._order(session, order_number, lock=True)
             if order.status != OrderStatus.DELIVERED.value:
                 raise RefundNotAllowed("not_delivered")
@@ -224,10 +238,27 @@ class SqlStoreBackend:
                 requested_at=now, updated_at=now,
             )
             session.add(refund)
-        return _refund_info(refund, order_number)
+            return refund
+
+        return _refund_info(await self._numbering(request), order_number)
 
     async def refund_status(self, order_number: str) -> list[RefundInfo]:
         return (await self.find_order(order_number)).refunds
+
+    async def _numbering(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        """Runs `work`, which numbers a new refund or case, in a transaction, and again if
+        another request took the same number first: numbers are counted (R70001, R70002,
+        ...), two requests for different orders can count at once, and the unique index
+        refuses the second (under load, a customer's refund failed that way and went to a
+        person). Nothing of the refused attempt is kept."""
+        for attempt in range(1, NUMBERING_ATTEMPTS + 1):
+            try:
+                async with self._sessions.begin() as session:
+                    return await work(session)
+            except IntegrityError:
+                if attempt == NUMBERING_ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")
 
     @staticmethod
     async def _next_number(session: AsyncSession, table: Any, prefix: str) -> str:

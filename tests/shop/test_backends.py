@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import date
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -21,6 +23,7 @@ from shop.errors import (
 )
 from shop.http import HttpStoreBackend
 from shop.records import PaymentReport
+from shop.seed import add_delivered_orders
 from shop.sql import SqlStoreBackend
 from tests.shop.fake_shop import fake_shop_app
 from tests.shop.harness import ANNA, store_backend
@@ -114,3 +117,34 @@ async def test_http_backend_treats_a_broken_shop_as_unavailable(store_backend: S
     with pytest.raises(StoreUnavailable):
         await down.find_order("A10001")
     await down.close()
+
+
+async def test_refunds_asked_at_the_same_moment_get_numbers_of_their_own(
+    store_backend: SqlStoreBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two customers' refunds (different orders) count the refunds at the same moment and so
+    pick the same next number; the second is counted again instead of failing (it failed
+    under the load run, and the customer was handed to a person)."""
+    await add_delivered_orders(store_backend.engine, ANNA, ["A30001", "A30002"])
+    counted = asyncio.Event()
+    callers: list[str] = []
+    stock = SqlStoreBackend._next_number
+
+    async def at_once(session: Any, table: Any, prefix: str) -> str:
+        number = await stock(session, table, prefix)
+        callers.append(number)
+        if len(callers) == 2:
+            counted.set()
+        if len(callers) <= 2:  # the first two both count before either inserts
+            await counted.wait()
+        return number
+
+    monkeypatch.setattr(SqlStoreBackend, "_next_number", staticmethod(at_once))
+    orders = [await store_backend.find_order(n) for n in ("A30001", "A30002")]
+    first, second = await asyncio.gather(*(
+        store_backend.create_refund_request(o.number, [o.lines[0].id], "too small")
+        for o in orders))
+    assert callers[0] == callers[1]  # the race did happen
+    assert first.number != second.number
+    assert [r.number for o in orders for r in await store_backend.refund_status(o.number)] == [
+        first.number, second.number]
