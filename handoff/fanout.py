@@ -26,6 +26,10 @@ def conversation_topic(conversation_id: str) -> str:
 class Fanout:
     """Publish an event to a topic; every subscriber of that topic in this process gets it."""
 
+    # Every event published reaches every subscriber (in this process, at once): nothing is
+    # ever missed, only perhaps seen in another order than the rows' ids.
+    reliable = True
+
     def __init__(self) -> None:
         self._subscribers: dict[str, set[asyncio.Queue[dict[str, Any]]]] = defaultdict(set)
 

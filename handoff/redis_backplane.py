@@ -53,6 +53,8 @@ class LockTimeout(Exception):
 class RedisFanout(Fanout):
     """Publishes through Redis; delivers what Redis sends back to this instance's subscribers."""
 
+    reliable = False  # an event published while a connection drops reaches no one
+
     def __init__(self, redis: Redis, prefix: str = "support") -> None:
         super().__init__()
         self._redis, self._prefix = redis, prefix

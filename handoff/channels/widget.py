@@ -40,6 +40,8 @@ from handoff.rate_limit import RateLimiter
 CHANNEL = "widget"
 # How far back a resume looks past the last message shown (transactions last seconds).
 RESUME_LOOKBACK = timedelta(minutes=2)
+# Marks the events a socket queues itself for the turn it just stored (`_handle`).
+OWN_TURN = "own_turn"
 logger = logging.getLogger(__name__)
 routes = web.RouteTableDef()
 LIMITS = web.AppKey("widget_limits", dict)
@@ -203,6 +205,7 @@ async def _forward(request: web.Request, socket: web.WebSocketResponse, conversa
     chats open, a queue change must not cost a query for each of them.
     """
     last_spot: tuple[int, int] | None = None
+    reliable = request.app[FANOUT].reliable
 
     async def tell_place() -> None:
         nonlocal last_spot
@@ -220,14 +223,20 @@ async def _forward(request: web.Request, socket: web.WebSocketResponse, conversa
         queue_moved = any(event["topic"] == QUEUE_TOPIC for event in batch)
         notified = [event["message"] for event in batch if event.get("type") == "message"
                     and event.get("message") and not event["message"].get("private")]
-        messages: list[dict[str, Any]] = []
-        if any(m["id"] > last_sent for m in notified) or any(
-                event.get("type") == RESYNC for event in batch):
+        new = {m["id"] for m in notified if m["id"] > last_sent}
+        own = {event["message"]["id"] for event in batch if event.get(OWN_TURN)}
+        if any(event.get("type") == RESYNC for event in batch) or (
+                new and not (reliable and new <= own)):
             # Events of one conversation can arrive out of id order (an agent's join notice
             # published while the assistant's turn is still being stored): the database, not
             # the event, says what comes next, so nothing is skipped or sent twice.
-            messages = [message_json(m) for m in await request.app[SERVICE].transcript(
-                conversation_id, after_id=last_sent)]
+            # Not read for this socket's own turn when no event can be missed (one instance):
+            # the turn's messages are all there, a message of another writer still arrives
+            # by its own event, and the customer's answer waits for no read (bench/load).
+            messages: list[dict[str, Any]] = [message_json(m) for m in await request.app[
+                SERVICE].transcript(conversation_id, after_id=last_sent)]
+        else:
+            messages = sorted((m for m in notified if m["id"] in new), key=lambda m: m["id"])
         # A message committed after a higher id was already sent (PostgreSQL commit order):
         # late, but never lost.
         messages += [m for m in notified if m["id"] <= last_sent and m["id"] not in sent]
@@ -281,16 +290,17 @@ async def _handle(request: web.Request, socket: web.WebSocketResponse, conversat
     try:
         result = await request.app[ROUTER].handle_incoming(
             conversation_id, text, client_id, CHANNEL, on_thinking=thinking)
+        # The message and its answers reach this socket through its own queue as well as the
+        # fan-out: a notice lost while Redis restarts must not leave the customer without
+        # the answer the ack promises (the push sends each id once).
+        for message in (result.message, *result.replies):
+            if not message.private:
+                events.put_nowait({"topic": conversation_topic(conversation_id),
+                                   "type": "message", "message": message_json(message),
+                                   OWN_TURN: True})
     finally:
         if typing and not socket.closed:
             await socket.send_json({"type": "typing", "on": False})
-    # The message and its answers reach this socket through its own queue as well as the
-    # fan-out: a notice lost while Redis restarts must not leave the customer without the
-    # answer the ack promises (the push sends each id once).
-    for message in (result.message, *result.replies):
-        if not message.private:
-            events.put_nowait({"topic": conversation_topic(conversation_id),
-                               "type": "message", "message": message_json(message)})
     # The ids of this message's replies: a client knows when its answer is complete.
     await socket.send_json({"type": "ack", "client_message_id": client_id,
                             "message_id": result.message.id, "duplicate": result.duplicate,

@@ -163,6 +163,33 @@ async def test_notifications_out_of_order_lose_nothing_and_repeat_nothing(
     await socket.close()
 
 
+async def test_a_message_stored_by_someone_else_during_a_turn_arrives_in_order(
+    app_client: Client, fake_rasa: FakeRasa  # noqa: F811
+) -> None:
+    """The push sends a socket's own turn without reading the database (one instance: no
+    event is ever missed); a message another writer stores while the assistant thinks still
+    arrives, once and in stored order, by its own event."""
+    socket, welcome = await hello(app_client)
+    cid = welcome["conversation_id"]
+    service, router = app_client.app[SERVICE], app_client.app[ROUTER]
+    fake_rasa.delay = 0.5
+    await socket.send_json({"type": "message", "text": "hi", "client_message_id": "c1"})
+    await until(socket, "typing", on=True)  # stored; the assistant is thinking
+    meanwhile = await service.add_system_message(cid, "stored during the turn")
+    router.publish_messages(cid, [meanwhile])
+    frames = await frames_until(socket, "ack")
+    while not any(f["type"] == "message" and f["message"]["author"] == "assistant"
+                  for f in frames):
+        frames.append(await socket.receive_json(timeout=10))
+    shown = [f["message"] for f in frames if f["type"] == "message"]
+    assert [m["text"] for m in shown] == ["hi", "stored during the turn", "echo: hi"]
+    assert [m["id"] for m in shown] == sorted(m["id"] for m in shown)
+    third = await service.add_system_message(cid, "next")
+    router.publish_messages(cid, [third])
+    assert (await until(socket, "message"))["message"]["id"] == third.id  # nothing repeated
+    await socket.close()
+
+
 async def test_a_message_in_the_history_is_not_sent_again_when_its_notice_comes_late(
     app_client: Client,  # noqa: F811
 ) -> None:
