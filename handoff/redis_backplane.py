@@ -27,8 +27,8 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from handoff.db_locks import DatabaseLocks
-from handoff.jobs import wait_at_most
 from handoff.fanout import Fanout
+from handoff.jobs import wait_at_most
 
 logger = logging.getLogger(__name__)
 
