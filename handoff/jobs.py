@@ -15,8 +15,10 @@ the job runs:
 
 Why advisory locks rather than a Redis lock or a lease table: the database is already the
 one thing every instance must reach to do any work, a lock tied to a connection needs no
-clock or renewal, and no schema change. Delivery stays at-least-once (a sender killed
+clock or renewal, and no schema change. Helpdesk webhooks stay at-least-once (a sender killed
 between a POST and recording it sends that one again); receivers drop repeats by event id.
+The messaging outbox marks each send first and lets WhatsApp's statuses confirm one cut off
+(see `channels/messaging.py`).
 SQLite serves a single instance, so there the job simply runs.
 """
 

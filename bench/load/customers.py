@@ -329,12 +329,29 @@ class WidgetCustomer:
 # --- WhatsApp -----------------------------------------------------------------------------
 
 
+def signed_post(http: aiohttp.ClientSession, url: str, secret: str, payload: dict[str, Any],
+                ) -> Any:
+    """A webhook post as Meta signs it (`X-Hub-Signature-256`)."""
+    body = json.dumps(payload).encode()
+    signature = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return http.post(url, data=body, headers={"X-Hub-Signature-256": signature,
+                                              "Content-Type": "application/json"})
+
+
 class FakeGraph:
-    """Meta's Graph API messages endpoint: checks the token and body, records each arrival."""
+    """Meta's Graph API messages endpoint: checks the token and body, records each arrival,
+    and reports each message "sent" to the number's webhook as Meta does (echoing the send's
+    `biz_opaque_callback_data`), retrying while the webhook does not answer 200."""
 
     def __init__(self, access_token: str, latency: float = 0.0) -> None:
         self._token = access_token
         self.latency = latency  # seconds the platform takes to answer a send
+        self.webhooks: dict[str, tuple[str, str]] = {}  # phone number id -> (url, app secret)
+        # A recipient whose sends are taken but answered (and reported) only once this is set:
+        # the fault tests kill the sender in between.
+        self.held: dict[str, asyncio.Event] = {}
+        self.sender_ports: dict[str, list[int]] = defaultdict(list)  # recipient -> client ports
+        self._reports: set[asyncio.Task[None]] = set()
         self.arrivals: dict[str, list[tuple[float, str, str]]] = defaultdict(list)  # to -> ...
         self.logs: dict[str, list[tuple[float, str, str]]] = {}  # to -> a customer's timeline
         self.changed: dict[str, asyncio.Event] = defaultdict(asyncio.Event)
@@ -346,7 +363,9 @@ class FakeGraph:
             return web.json_response({"error": {"message": "Invalid OAuth access token"}},
                                      status=401)
         body = await request.json()
-        if body.get("messaging_product") != "whatsapp" or not body.get("to"):
+        reference = body.get("biz_opaque_callback_data")
+        if body.get("messaging_product") != "whatsapp" or not body.get("to") or \
+                (reference is not None and (not isinstance(reference, str) or len(reference) > 512)):
             self.refused += 1
             return web.json_response({"error": {"message": "bad body"}}, status=400)
         if self.latency:
@@ -358,7 +377,39 @@ class FakeGraph:
         if body["to"] in self.logs:
             self.logs[body["to"]].append((time.perf_counter(), "to WhatsApp", text))
         self.changed[body["to"]].set()
+        if request.transport is not None:
+            self.sender_ports[body["to"]].append(request.transport.get_extra_info("peername")[1])
+        webhook = self.webhooks.get(request.match_info["phone"])
+        if webhook is not None:  # reported even if the sender hangs up meanwhile
+            status = {"id": wamid, "status": "sent", "timestamp": str(int(time.time())),
+                      "recipient_id": body["to"]}
+            if reference is not None:
+                status["biz_opaque_callback_data"] = reference
+            task = asyncio.create_task(self._report(*webhook, status, self.held.get(body["to"])))
+            self._reports.add(task)
+            task.add_done_callback(self._reports.discard)
+        if body["to"] in self.held:
+            await self.held[body["to"]].wait()
         return web.json_response({"messages": [{"id": wamid}]})
+
+    async def _report(self, url: str, secret: str, status: dict[str, Any],
+                      held: asyncio.Event | None) -> None:
+        if held is not None:
+            await held.wait()
+        payload = {"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{
+            "field": "messages", "value": {"messaging_product": "whatsapp",
+                                           "statuses": [status]}}]}]}
+        pause = 1.0
+        async with aiohttp.ClientSession() as http:
+            for _ in range(12):  # Meta keeps retrying far longer; a bench run is minutes
+                try:
+                    async with signed_post(http, url, secret, payload) as response:
+                        if response.status == 200:
+                            return
+                except (aiohttp.ClientError, asyncio.TimeoutError):
+                    pass
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 10.0)
 
     async def start(self) -> tuple[web.AppRunner, str]:
         app = web.Application()
@@ -388,19 +439,18 @@ class WhatsAppCustomer:
 
     async def say(self, turn: Turn, timeout: float = 120) -> None:
         wamid = f"wamid.in.{uuid.uuid4().hex}"
-        body = json.dumps({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{
+        payload = {"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{
             "field": "messages", "value": {
                 "messaging_product": "whatsapp",
                 "contacts": [{"wa_id": self.number, "profile": {"name": "Bench Customer"}}],
                 "messages": [{"from": self.number, "id": wamid, "timestamp": str(int(time.time())),
-                              "type": "text", "text": {"body": turn.text}}]}}]}]}).encode()
-        signature = "sha256=" + hmac.new(self._secret.encode(), body, hashlib.sha256).hexdigest()
+                              "type": "text", "text": {"body": turn.text}}]}}]}]}
         before = len(self._graph.arrivals[self.number])
         started = time.perf_counter()
         self.sent[wamid] = (started, turn.kind)
         if self._number_log is not None:
             self._number_log.append((started, "customer (WhatsApp)", turn.text))
-        await self._deliver(body, signature, started + timeout)
+        await self._deliver(payload, started + timeout)
         if turn.kind == "to_agent":
             return
         await self.wait_arrivals(before + 1, timeout)
@@ -421,13 +471,12 @@ class WhatsAppCustomer:
     def _number_log(self) -> list[tuple[float, str, str]] | None:
         return self._graph.logs.get(self.number)
 
-    async def _deliver(self, body: bytes, signature: str, deadline: float) -> None:
+    async def _deliver(self, payload: dict[str, Any], deadline: float) -> None:
         """Posts the webhook; like Meta, delivers the same event again until it gets a 200."""
         while True:
             try:
-                async with self._http.post(f"{self._base}/webhooks/whatsapp", data=body, headers={
-                        "Content-Type": "application/json",
-                        "X-Hub-Signature-256": signature}) as response:
+                async with signed_post(self._http, f"{self._base}/webhooks/whatsapp",
+                                       self._secret, payload) as response:
                     if response.status == 200:
                         return
                     problem = f"webhook answered {response.status}"

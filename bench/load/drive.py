@@ -48,6 +48,8 @@ class FullSystemLoad:
 
     async def setup(self) -> None:
         base = self.system.web_url
+        self.graph.webhooks[self.system.whatsapp_phone] = (f"{base}/webhooks/whatsapp",
+                                                           self.system.graph_secret)
         admin = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
         async with admin.post(f"{base}/console/api/login",
                               json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}) as r:

@@ -134,6 +134,7 @@ class System:
     web_url: str = ""  # the product (full, cluster): the address customers use
     rest_url: str = ""  # baselines: Rasa's REST channel
     graph_secret: str = ""
+    whatsapp_phone: str = ""  # its WhatsApp number's id: the fake Graph reports statuses by it
     database_url: str = ""  # the product's database, read for the exactly-once checks
     run_dir: Path | None = None  # where `./assistant` leaves each process's pid file
     checks: dict[str, str] = field(default_factory=dict)  # process -> its health check URL
@@ -164,8 +165,7 @@ class System:
                 os.killpg(process.pid, signal.SIGKILL)  # its own session: all its children
 
 
-WHATSAPP = {"SUPPORT_WHATSAPP_PHONE_NUMBER_ID": "1555000",
-            "SUPPORT_WHATSAPP_VERIFY_TOKEN": "bench-verify",
+WHATSAPP = {"SUPPORT_WHATSAPP_VERIFY_TOKEN": "bench-verify",
             "SUPPORT_WHATSAPP_APP_SECRET": "bench-app-secret",
             "SUPPORT_WHATSAPP_ACCESS_TOKEN": "bench-access-token"}
 
@@ -175,6 +175,8 @@ def _product_env(work: Path, model: Path, graph_url: str, extra_env: dict[str, s
     """What both `./assistant up` and `./assistant cluster` are started with in a load run."""
     return {**os.environ, **WHATSAPP,
             "SUPPORT_WHATSAPP_API_URL": graph_url,
+            # a number of its own, so the fake Graph sends each system its own statuses
+            "SUPPORT_WHATSAPP_PHONE_NUMBER_ID": f"1555{public_port}",
             "SUPPORT_MODEL": str(model),
             "SUPPORT_PORT": str(public_port), "SUPPORT_ACTION_PORT": str(action_port),
             "SUPPORT_RASA_TOKEN": RASA_TOKEN, "SUPPORT_ADMIN_PASSWORD": ADMIN_PASSWORD,
@@ -219,6 +221,7 @@ def start_full(work: Path, model: Path, graph_url: str, extra_env: dict[str, str
                                                 **extra_env}, ports["web"], ports["action"])
     system = System("full", work, web_url=f"http://127.0.0.1:{ports['web']}",
                     graph_secret=WHATSAPP["SUPPORT_WHATSAPP_APP_SECRET"],
+                    whatsapp_phone=env["SUPPORT_WHATSAPP_PHONE_NUMBER_ID"],
                     database_url=f"sqlite+aiosqlite:///{work}/support.db",
                     shop_url=f"sqlite:///{work}/shop.db")
     return _launch(system, "up", env, {
@@ -241,6 +244,7 @@ def start_cluster(work: Path, model: Path, graph_url: str, extra_env: dict[str, 
         "SUPPORT_RASA_PORTS": ",".join(map(str, rasa_ports)), **extra_env}, public, action)
     system = System("cluster", work, web_url=f"http://127.0.0.1:{public}",
                     graph_secret=WHATSAPP["SUPPORT_WHATSAPP_APP_SECRET"],
+                    whatsapp_phone=env["SUPPORT_WHATSAPP_PHONE_NUMBER_ID"],
                     database_url="postgresql+asyncpg:" + database_url.split(":", 1)[1],
                     shop_url=f"sqlite:///{work}/shop.db")
     checks = {"action-server": f"http://127.0.0.1:{action}/health",

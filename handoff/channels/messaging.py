@@ -29,6 +29,7 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, Session, UOWTransaction, aliased, mapped_column
@@ -55,6 +56,11 @@ SCAN_EVERY_SECONDS = 30.0
 MESSAGING_CHANNELS = ("whatsapp", "telegram")  # every ChannelAdapter.name
 STOP_GRACE_SECONDS = 30.0
 STATUS_RECONCILE_WINDOW = timedelta(minutes=10)
+# A send is marked "sending" before its request. One still marked this long after was cut off
+# (its instance killed, or cancelled after STOP_GRACE_SECONDS): longer than a send may take
+# (15 s) and than WhatsApp takes to report a message it took. Only then is it sent again.
+IN_FLIGHT_SECONDS = 60.0
+REFERENCE_PREFIX = "delivery:"  # what the platform echoes in its statuses (WhatsApp)
 
 
 class ChannelIdentity(Base):
@@ -81,8 +87,10 @@ class Delivery(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"), unique=True)
     channel: Mapped[str] = mapped_column(String(32))
-    status: Mapped[str] = mapped_column(String(16), default="pending")  # sent/delivered/read/failed/skipped
+    # pending/sending/sent/delivered/read/failed/skipped
+    status: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # pending: when to try; sending: when a send not recorded by then counts as cut off
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
     provider_message_id: Mapped[str | None] = mapped_column(String(128), index=True)
     last_error: Mapped[str | None] = mapped_column(Text)
@@ -105,7 +113,7 @@ class DeliveryStatus(Base):
     received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
-STATUS_ORDER = ["pending", "sent", "delivered", "read"]
+STATUS_ORDER = ["pending", "sending", "sent", "delivered", "read"]
 
 
 def delivery_status(message: Message) -> str | None:
@@ -163,8 +171,21 @@ class PermanentFailure(Exception):
 class ChannelAdapter(Protocol):
     name: str
 
-    async def send(self, identity: ChannelIdentity, message: Message) -> str | None:
-        """Puts one message on the platform; returns the platform's id for it (None: nothing to send)."""
+    async def send(self, identity: ChannelIdentity, message: Message, reference: str) -> str | None:
+        """Puts one message on the platform; returns the platform's id for it (None: nothing
+        to send). A platform that echoes `reference` in its statuses (WhatsApp) lets a send
+        cut off by a crash be confirmed instead of sent again."""
+
+
+def delivery_reference(delivery_id: int) -> str:
+    return f"{REFERENCE_PREFIX}{delivery_id}"
+
+
+def referenced_delivery(reference: str | None) -> int | None:
+    """The delivery a platform's status names, if it carries our reference."""
+    number = (reference or "").removeprefix(REFERENCE_PREFIX)
+    return int(number) if reference and reference.startswith(REFERENCE_PREFIX) and \
+        number.isdigit() else None
 
 
 class MessagingHub:
@@ -182,6 +203,7 @@ class MessagingHub:
         # Every message below this id has its delivery row or needs none (see `enqueue`).
         self._enqueued_below = 0
         self._lanes: dict[str, asyncio.Task[None]] = {}  # conversation -> its sends in flight
+        self._sending: set[int] = set()  # deliveries this instance has marked and not recorded
         self._next_scan = 0.0  # loop time of the next `enqueue`
         self._stopping = False
 
@@ -204,15 +226,22 @@ class MessagingHub:
         return message
 
     async def record_status(self, provider_message_id: str, status: str,
-                            error: str | None = None) -> None:
-        """The platform's word on a message: sent, delivered, read or failed."""
-        if status not in (*STATUS_ORDER, "failed"):
+                            error: str | None = None, reference: str | None = None) -> None:
+        """The platform's word on a message: sent, delivered, read or failed. A status that
+        carries our reference also names a send not yet recorded — one whose instance died
+        between the request and the record — which proves the platform took it."""
+        if status not in ("sent", "delivered", "read", "failed"):
             return
         async with self._sessions.begin() as session:
             session.add(DeliveryStatus(provider_message_id=provider_message_id, status=status,
                                        error=error))
-            delivery = await session.scalar(
-                select(Delivery).where(Delivery.provider_message_id == provider_message_id))
+            delivery_id = referenced_delivery(reference)
+            delivery = await session.get(Delivery, delivery_id) if delivery_id else None
+            if delivery is not None and delivery.provider_message_id is None:
+                delivery.provider_message_id = provider_message_id
+            elif delivery is None or delivery.provider_message_id != provider_message_id:
+                delivery = await session.scalar(
+                    select(Delivery).where(Delivery.provider_message_id == provider_message_id))
             if delivery is not None:
                 _advance(delivery, status, error)
         # If the send is being recorded at this very moment, neither side saw the other;
@@ -262,6 +291,7 @@ class MessagingHub:
                 if asyncio.get_running_loop().time() >= self._next_scan:
                     self._next_scan = asyncio.get_running_loop().time() + SCAN_EVERY_SECONDS
                     await self.enqueue()
+                await self.resume_cut_off()
                 await self.deliver_due()
                 await self.reconcile_statuses()
             except asyncio.CancelledError:
@@ -313,15 +343,38 @@ class MessagingHub:
             for delivery, status in rows.tuples():
                 _advance(delivery, status.status, status.error)
 
+    async def resume_cut_off(self) -> int:
+        """Puts back in the outbox the sends that were cut off: marked "sending" longer than
+        `IN_FLIGHT_SECONDS` ago and never recorded, because their instance died or their lane
+        was cancelled. One the platform took has been confirmed by its status meanwhile
+        (WhatsApp echoes our reference) and is not here; the rest are sent again. Telegram
+        echoes nothing, so a Telegram send cut off after the platform took it still goes
+        out twice: losing the reply would be worse."""
+        async with self._sessions.begin() as session:
+            cut_off = [row for row in await session.scalars(
+                select(Delivery).where(Delivery.status == "sending",
+                                       Delivery.next_attempt_at <= utcnow())
+                .order_by(Delivery.message_id).with_for_update(skip_locked=True))
+                if row.id not in self._sending]
+            for row in cut_off:
+                row.status, row.next_attempt_at = "pending", utcnow()
+                row.attempts += 1
+                row.last_error = "its sender stopped before the platform answered; no status came"
+        if cut_off:
+            logger.warning("%d send(s) cut off by a stopped instance go out again: deliveries %s",
+                           len(cut_off), [row.id for row in cut_off])
+        return len(cut_off)
+
     async def deliver_due(self, limit: int = 200) -> int:
         """Starts sending what is due: conversations side by side, each one's messages in order.
 
         Each conversation gets one lane (a task) that sends its due messages one after another;
         a round skips conversations whose lane was sending at any time during its read, so a
-        slow platform answer holds up that customer only, and a message in flight (still
-        "pending" in the database) is never picked up twice. A message waiting for its retry
-        holds back the later ones of its conversation: a customer never reads an answer
-        before what it follows."""
+        slow platform answer holds up that customer only, and the messages a lane has yet to
+        send (still "pending" in the database) are never picked up twice. A message waiting
+        for its retry holds back the later ones of its conversation, as does one in flight
+        (after a crash, until it is confirmed or sent again): a customer never reads an
+        answer before what it follows."""
         # A lane that ends while the query below runs has recorded its sends after the query
         # began, so the rows read may still say "pending": its conversation waits a round.
         busy = set(self._lanes)
@@ -329,7 +382,8 @@ class MessagingHub:
         earlier = aliased(Delivery)
         earlier_message = aliased(Message)
         waiting_before = exists().where(
-            earlier.status == "pending", earlier.next_attempt_at > now,
+            ((earlier.status == "pending") & (earlier.next_attempt_at > now))
+            | (earlier.status == "sending"),
             earlier.message_id < Delivery.message_id,
             earlier_message.id == earlier.message_id,
             earlier_message.conversation_id == Message.conversation_id)
@@ -397,7 +451,11 @@ class MessagingHub:
                     row = await session.get(Delivery, delivery_id)
                     assert row is not None
                     row.attempts += 1
-                    row.status, row.last_error = status, error
+                    row.last_error = error
+                    if status == "sent":  # a status webhook may have moved it on already
+                        _advance(row, status, error)
+                    else:
+                        row.status = status
                     row.provider_message_id = provider_id or row.provider_message_id
                     if retry_at is not None:
                         row.next_attempt_at = retry_at
@@ -408,12 +466,35 @@ class MessagingHub:
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, 5.0)
 
+    async def _mark_sending(self, delivery_id: int) -> bool:
+        """Records that the request is about to go, so a crash before its outcome is recorded
+        is known (`resume_cut_off`) rather than sent again at once. False: the delivery is no
+        longer pending (a status confirmed it meanwhile, or another sender has it)."""
+        async with self._sessions.begin() as session:
+            marked = await session.execute(
+                update(Delivery).where(Delivery.id == delivery_id, Delivery.status == "pending")
+                .values(status="sending", updated_at=utcnow(),
+                        next_attempt_at=utcnow() + timedelta(seconds=IN_FLIGHT_SECONDS))
+                .execution_options(synchronize_session=False))
+        return bool(marked.rowcount)  # type: ignore[attr-defined]
+
     async def _deliver(self, delivery: Delivery, message: Message, identity: ChannelIdentity) -> str:
         """Sends one message and records how it went; returns the delivery's new status."""
+        if not await self._mark_sending(delivery.id):
+            return "pending"  # no longer ours to send: the next round reads where it stands
+        self._sending.add(delivery.id)
+        try:
+            return await self._send_and_record(delivery, message, identity)
+        finally:
+            self._sending.discard(delivery.id)
+
+    async def _send_and_record(self, delivery: Delivery, message: Message,
+                               identity: ChannelIdentity) -> str:
         status, provider_id, error = "sent", None, None
         retry_at = None
         try:
-            provider_id = await self.adapters[delivery.channel].send(identity, message)
+            provider_id = await self.adapters[delivery.channel].send(
+                identity, message, delivery_reference(delivery.id))
         except PermanentFailure as exc:
             status, error = "failed", str(exc)
         except (TemporaryFailure, aiohttp.ClientError, asyncio.TimeoutError) as exc:

@@ -78,7 +78,8 @@ class TelegramAdapter:
     def _url(self, method: str) -> str:
         return f"{self.settings.api_url.rstrip('/')}/bot{self.settings.bot_token}/{method}"
 
-    async def send(self, identity: ChannelIdentity, message: Message) -> str | None:
+    async def send(self, identity: ChannelIdentity, message: Message, reference: str) -> str | None:
+        """Telegram echoes nothing like `reference` back, so it is not sent."""
         async with self._http.post(self._url("sendMessage"), json=outbound_body(identity.external_id, message),
                                    timeout=aiohttp.ClientTimeout(total=15)) as response:
             answer = await response.json(content_type=None)

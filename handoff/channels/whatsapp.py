@@ -4,7 +4,9 @@ Inbound: `GET /webhooks/whatsapp` answers Meta's verification (hub.mode, hub.ver
 hub.challenge); `POST /webhooks/whatsapp` accepts only bodies signed with the app secret
 (`X-Hub-Signature-256: sha256=<HMAC of the raw body>`), stores each text, button or list
 reply once (its `wamid` is the message's source id, so Meta's retries are recognised) and
-records delivery statuses. Outbound: the Graph API `/{phone-number-id}/messages`, buttons
+records delivery statuses. Each send carries its delivery's reference in
+`biz_opaque_callback_data`, which Meta echoes in that message's statuses: a send whose
+instance died before recording it is confirmed by its status instead of sent again. Outbound: the Graph API `/{phone-number-id}/messages`, buttons
 mapped to reply buttons (up to 3) or a list (up to 10), Markdown bold turned into WhatsApp's,
 and the 24-hour customer-service window respected: after it, a configured template is sent
 instead, or the agent is told the message could not go out.
@@ -118,7 +120,7 @@ class WhatsAppAdapter:
     def __init__(self, settings: WhatsAppSettings, http: aiohttp.ClientSession) -> None:
         self._settings, self._http = settings, http
 
-    async def send(self, identity: ChannelIdentity, message: Message) -> str | None:
+    async def send(self, identity: ChannelIdentity, message: Message, reference: str) -> str | None:
         body = outbound_body(identity.external_id, message)
         last = identity.last_inbound_at
         if last is None or utcnow() - last > WINDOW:
@@ -128,6 +130,7 @@ class WhatsAppAdapter:
             name, _, language = self._settings.template.partition(":")
             body = {"messaging_product": "whatsapp", "to": identity.external_id, "type": "template",
                     "template": {"name": name, "language": {"code": language or "en"}}}
+        body["biz_opaque_callback_data"] = reference  # echoed in this message's statuses
         url = f"{self._settings.api_url.rstrip('/')}/{self._settings.phone_number_id}/messages"
         async with self._http.post(url, json=body, timeout=aiohttp.ClientTimeout(total=15),
                                    headers={"Authorization": f"Bearer {self._settings.access_token}"}) as r:
@@ -177,5 +180,5 @@ async def receive(request: web.Request) -> web.Response:
     for status in statuses:
         errors = status.get("errors") or [{}]
         await hub.record_status(str(status.get("id")), str(status.get("status")),
-                                errors[0].get("title"))
+                                errors[0].get("title"), status.get("biz_opaque_callback_data"))
     return web.json_response({"ok": True})

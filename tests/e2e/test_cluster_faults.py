@@ -13,16 +13,20 @@ import asyncio
 import json
 import os
 import shutil
+import threading
 import time
 import uuid
 import zlib
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Coroutine, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
 
 import aiohttp
+import asyncpg
 import pytest
 from playwright.sync_api import Page, expect
 
+from bench.load.customers import FakeGraph, signed_post
 from tests.conftest import unused_port
 from tests.e2e.conftest import ADMIN_PASSWORD, RunningSystem, launch
 from tests.e2e.http import Response, call
@@ -36,13 +40,43 @@ pytestmark = [
                               "throwaway servers"),
 ]
 TOKEN = "cluster-token"
+WHATSAPP = {"SUPPORT_WHATSAPP_PHONE_NUMBER_ID": "1555777",
+            "SUPPORT_WHATSAPP_VERIFY_TOKEN": "cluster-verify",
+            "SUPPORT_WHATSAPP_APP_SECRET": "cluster-app-secret",
+            "SUPPORT_WHATSAPP_ACCESS_TOKEN": "cluster-access-token"}
+T = TypeVar("T")
+
+
+class GraphThread:
+    """Meta's Graph API (the load benchmark's fake: it checks the token and body, and reports
+    each message's status to the webhook as Meta does) on an event loop of its own, so the
+    cluster can call it while a test blocks."""
+
+    def __init__(self) -> None:
+        self.graph = FakeGraph(WHATSAPP["SUPPORT_WHATSAPP_ACCESS_TOKEN"])
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self._thread.start()
+        self._runner, self.url = self.run(self.graph.start())
+
+    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout=30)
+
+    def release(self, recipient: str) -> None:
+        self.loop.call_soon_threadsafe(self.graph.held[recipient].set)
+
+    def stop(self) -> None:
+        self.run(self._runner.cleanup())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=10)
+        self.loop.close()
 
 
 class Cluster:
     def __init__(self, system: RunningSystem, postgres: ThrowawayPostgres,
-                 redis: ThrowawayRedis, rasa_urls: list[str]) -> None:
+                 redis: ThrowawayRedis, rasa_urls: list[str], whatsapp: GraphThread) -> None:
         self.system, self.postgres, self.redis = system, postgres, redis
-        self.url, self.rasa_urls = system.web_url, rasa_urls
+        self.url, self.rasa_urls, self.whatsapp = system.web_url, rasa_urls, whatsapp
 
 
 @pytest.fixture(scope="module")
@@ -53,8 +87,11 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     redis.start()
     rasa_ports = [unused_port(), unused_port()]
     port = unused_port()
+    whatsapp = GraphThread()
+    whatsapp.graph.webhooks[WHATSAPP["SUPPORT_WHATSAPP_PHONE_NUMBER_ID"]] = (
+        f"http://127.0.0.1:{port}/webhooks/whatsapp", WHATSAPP["SUPPORT_WHATSAPP_APP_SECRET"])
     env = {
-        **os.environ,
+        **os.environ, **WHATSAPP, "SUPPORT_WHATSAPP_API_URL": whatsapp.url,
         "DATABASE_URL": postgres.url, "SUPPORT_REDIS_URL": redis.url,
         "SUPPORT_PORT": str(port),
         "SUPPORT_WEB_PORTS": f"{unused_port()},{unused_port()}",
@@ -70,10 +107,12 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
                     rasa_url=f"http://127.0.0.1:{rasa_ports[0]}", action_url="",
                     token=TOKEN, run_dir=tmp / "run", log_dir=tmp / "log")
     try:
-        yield Cluster(system, postgres, redis, [f"http://127.0.0.1:{p}" for p in rasa_ports])
+        yield Cluster(system, postgres, redis, [f"http://127.0.0.1:{p}" for p in rasa_ports],
+                      whatsapp)
     finally:
         if system.process.poll() is None:
             system.stop()
+        whatsapp.stop()
         redis.stop()
         postgres.destroy()
 
@@ -219,6 +258,99 @@ async def test_a_killed_web_instance_loses_no_widget_message(cluster: Cluster) -
         for chat in chats:
             await chat["socket"].close()
             await chat["session"].close()
+
+
+def _holder_of_port(port: int, graph_port: int, names: list[str], system: RunningSystem) -> str:
+    """Which of the named processes has the TCP connection from `port` to `graph_port` open."""
+    inodes = {line.split()[9] for line in Path("/proc/net/tcp").read_text().splitlines()[1:]
+              if int(line.split()[1].split(":")[1], 16) == port
+              and int(line.split()[2].split(":")[1], 16) == graph_port}
+    for name in names:
+        for fd in Path(f"/proc/{system.pid(name)}/fd").iterdir():
+            try:
+                if os.readlink(fd).removeprefix("socket:[").removesuffix("]") in inodes:
+                    return name
+            except OSError:
+                pass
+    raise AssertionError(f"no process of {names} holds the connection from port {port}")
+
+
+async def _whatsapp_says(cluster: Cluster, number: str, text: str) -> None:
+    payload = {"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{
+        "field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": {"phone_number_id": WHATSAPP["SUPPORT_WHATSAPP_PHONE_NUMBER_ID"]},
+            "contacts": [{"wa_id": number, "profile": {"name": "Dana"}}],
+            "messages": [{"from": number, "id": f"wamid.in.{uuid.uuid4().hex}",
+                          "timestamp": str(int(time.time())), "type": "text",
+                          "text": {"body": text}}]}}]}]}
+    async with aiohttp.ClientSession() as http, signed_post(
+            http, f"{cluster.url}/webhooks/whatsapp", WHATSAPP["SUPPORT_WHATSAPP_APP_SECRET"],
+            payload) as response:
+        assert response.status == 200, await response.text()
+
+
+async def _arrivals(cluster: Cluster, number: str, count: int, limit: float = 90) -> list[str]:
+    """The wamids of what reached WhatsApp for `number`, once there are `count` (bounded)."""
+    arrivals = cluster.whatsapp.graph.arrivals[number]
+    async with asyncio.timeout(limit):
+        while len(arrivals) < count:
+            await asyncio.sleep(0.1)
+    return [wamid for _, wamid, _ in arrivals]
+
+
+async def _deliveries(cluster: Cluster, number: str) -> list[tuple[str, str | None]]:
+    """(status, the platform's id) of each message the outbox had to send to `number`."""
+    connection = await asyncpg.connect(cluster.postgres.url)
+    try:
+        rows = await connection.fetch(
+            "SELECT d.status, d.provider_message_id FROM deliveries d"
+            " JOIN messages m ON m.id = d.message_id"
+            " JOIN channel_identities i ON i.conversation_id = m.conversation_id"
+            " AND i.channel = 'whatsapp' WHERE i.external_id = $1 AND d.status <> 'skipped'"
+            " ORDER BY d.message_id", number)
+    finally:
+        await connection.close()
+    return [(row["status"], row["provider_message_id"]) for row in rows]
+
+
+async def test_a_whatsapp_reply_in_flight_when_its_instance_dies_goes_out_once(
+    cluster: Cluster,
+) -> None:
+    """Nothing lost or shown twice on WhatsApp: WhatsApp takes a reply, and the instance that
+    sent it is killed before it hears back. WhatsApp's status for that reply (through nginx,
+    to the other instance) confirms it, so it is never sent again; the conversation's later
+    replies go out from the surviving instance, each once. Checked reply by reply against
+    what reached the fake Graph API."""
+    for name in ("web-1", "web-2"):
+        if not cluster.system.alive(name):
+            cluster.system.restart(name)
+            _answers(f"http://127.0.0.1:{cluster.system.launches[name].env['SUPPORT_PORT']}"
+                     "/health")
+    number, graph = "972500000001", cluster.whatsapp.graph
+    graph.held[number] = asyncio.Event()
+    await _whatsapp_says(cluster, number, "hi")
+    await _arrivals(cluster, number, 1)  # WhatsApp has the reply; its answer is held
+    graph_port = int(cluster.whatsapp.url.split(":")[2].split("/")[0])
+    sender = _holder_of_port(graph.sender_ports[number][0], graph_port, ["web-1", "web-2"],
+                             cluster.system)
+    cluster.system.kill(sender)
+    cluster.whatsapp.release(number)  # the answer meets a dead socket; the status goes out
+    async with asyncio.timeout(60):
+        while (await _deliveries(cluster, number))[0][0] != "sent":
+            await asyncio.sleep(0.2)
+    first = await _deliveries(cluster, number)
+    assert first[0] == ("sent", (await _arrivals(cluster, number, 1))[0])
+
+    await _whatsapp_says(cluster, number, "thank you")
+    async with asyncio.timeout(90):  # every reply to both messages recorded as sent
+        while len(rows := await _deliveries(cluster, number)) <= len(first) or \
+                any(status != "sent" for status, _ in rows):
+            await asyncio.sleep(0.2)
+    arrived = await _arrivals(cluster, number, len(rows))
+    assert arrived == [provider_id for _, provider_id in rows]  # each reply once, in order
+    cluster.system.restart(sender)
+    _answers(f"http://127.0.0.1:{cluster.system.launches[sender].env['SUPPORT_PORT']}/health")
 
 
 def _answers(url: str, limit: float = 120) -> None:

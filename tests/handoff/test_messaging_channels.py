@@ -46,6 +46,8 @@ class FakeGraph:
         body = await request.json()
         assert request.match_info["phone"] == "1555000"
         assert body["messaging_product"] == "whatsapp" and body["to"]
+        reference = body.get("biz_opaque_callback_data")
+        assert reference is None or (isinstance(reference, str) and len(reference) <= 512)
         if body["type"] == "interactive":
             interactive = body["interactive"]
             if interactive["type"] == "button":
@@ -280,6 +282,129 @@ async def test_a_reply_waiting_for_its_retry_holds_back_the_next_one(
             await arrival(graph.arrived)
     assert [m["text"]["body"] for m in graph.sent] == ["first to hello", "then to hello"]
     assert graph.requests == 3  # the refused one, then each once
+
+
+def sent_status(wamid: str, reference: str, status: str = "sent") -> bytes:
+    """Meta's status webhook for one message, echoing the send's `biz_opaque_callback_data`."""
+    return json.dumps({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{
+        "field": "messages", "value": {
+            "messaging_product": "whatsapp", "metadata": {"phone_number_id": "1555000"},
+            "statuses": [{"id": wamid, "status": status, "timestamp": "1700000001",
+                          "recipient_id": "972541234567",
+                          "biz_opaque_callback_data": reference}]}}]}]}).encode()
+
+
+async def cut_off_lane(hub: messaging.MessagingHub) -> None:
+    """Ends the outbox's one lane where it stands, as a kill -9 of its instance would: its
+    send stays marked "sending" and nothing records how it went."""
+    lane = next(iter(hub._lanes.values()))
+    lane.cancel()
+    await asyncio.gather(lane, return_exceptions=True)
+
+
+async def deliveries(hub: messaging.MessagingHub) -> list[Delivery]:
+    async with hub._sessions() as session:
+        return list(await session.scalars(select(Delivery).order_by(Delivery.message_id)))
+
+
+async def recorded_deliveries(hub: messaging.MessagingHub) -> list[Delivery]:
+    """The deliveries once every send is recorded (a send arrives just before its record)."""
+    async with asyncio.timeout(20):
+        while True:
+            rows = await deliveries(hub)
+            if all(d.status not in ("pending", "sending") for d in rows):
+                return rows
+            await asyncio.sleep(0.02)
+
+
+async def test_a_send_cut_off_after_whatsapp_took_it_is_confirmed_by_its_status_not_resent(
+    client: Client, fake_rasa: FakeRasa, platforms: tuple[FakeGraph, FakeTelegram, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The instance running the outbox dies after WhatsApp took a reply but before recording
+    it. WhatsApp's status for that message carries the send's reference, which confirms it:
+    the reply is not sent again, and the next reply, held back meanwhile, follows it."""
+    graph, hub = platforms[0], client.app[MESSAGING]
+    fake_rasa.reply = lambda text: [{"text": f"first to {text}"}, {"text": f"then to {text}"}]
+    recording, dead = hub._record_attempt, asyncio.Event()
+
+    async def dies_before_recording(*args: Any) -> None:
+        if not dead.is_set():
+            dead.set()
+            await asyncio.Future()  # never: the process is gone
+        await recording(*args)
+
+    monkeypatch.setattr(hub, "_record_attempt", dies_before_recording)
+    await post_whatsapp(client, whatsapp_body("wamid.K1", "hello"))
+    async with asyncio.timeout(20):
+        await dead.wait()
+    await cut_off_lane(hub)
+    first, second = await deliveries(hub)
+    assert (first.status, second.status) == ("sending", "pending")
+    assert await hub.deliver_due() == 0  # the second waits behind the one in doubt
+    assert [m["text"]["body"] for m in graph.sent] == ["first to hello"]
+
+    reference = graph.sent[0]["biz_opaque_callback_data"]
+    assert reference == messaging.delivery_reference(first.id)
+    assert (await post_whatsapp(client, sent_status("wamid.out1", reference))).status == 200
+    async with asyncio.timeout(20):
+        while len(graph.sent) < 2:
+            await arrival(graph.arrived)
+    first, second = await recorded_deliveries(hub)
+    assert (first.status, first.provider_message_id) == ("sent", "wamid.out1")
+    assert await hub.resume_cut_off() == 0
+    assert [m["text"]["body"] for m in graph.sent] == ["first to hello", "then to hello"]
+    assert graph.requests == 2
+
+
+async def test_a_send_cut_off_before_whatsapp_took_it_goes_out_once_when_its_time_is_up(
+    client: Client, platforms: tuple[FakeGraph, FakeTelegram, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The instance dies after marking a reply "sending" but before the request left: no
+    status ever comes, so once `IN_FLIGHT_SECONDS` pass the reply is sent, once."""
+    graph, hub = platforms[0], client.app[MESSAGING]
+    monkeypatch.setattr(messaging, "IN_FLIGHT_SECONDS", 0.2)
+    adapter, dead = hub.adapters["whatsapp"], asyncio.Event()
+    sending = adapter.send
+
+    async def dies_before_the_request(*args: Any) -> str | None:
+        if not dead.is_set():
+            dead.set()
+            await asyncio.Future()
+        return await sending(*args)
+
+    monkeypatch.setattr(adapter, "send", dies_before_the_request)
+    await post_whatsapp(client, whatsapp_body("wamid.L1", "hello"))
+    async with asyncio.timeout(20):
+        await dead.wait()
+    await cut_off_lane(hub)
+    assert graph.requests == 0
+    await arrival(graph.arrived)
+    [delivery] = await recorded_deliveries(hub)
+    assert [m["text"]["body"] for m in graph.sent] == ["echo: hello"] and graph.requests == 1
+    assert delivery.attempts == 2  # the one cut off, then the one that went out
+    assert delivery.status == "sent" and delivery.provider_message_id == "wamid.out1"
+
+
+async def test_an_instance_never_resends_its_own_slow_send(
+    client: Client, platforms: tuple[FakeGraph, FakeTelegram, str],
+) -> None:
+    """A send still waiting for the platform past `IN_FLIGHT_SECONDS` belongs to a live lane
+    of this very instance: it is not cut off, and goes out once."""
+    graph, hub, noa = platforms[0], client.app[MESSAGING], "972541234567"
+    graph.held[noa] = asyncio.Event()
+    await post_whatsapp(client, whatsapp_body("wamid.M1", "hello", sender=noa))
+    async with asyncio.timeout(20):
+        while graph.requests == 0:
+            await asyncio.sleep(0.01)
+    async with hub._sessions.begin() as session:  # its time is up
+        await session.execute(update(Delivery).values(
+            next_attempt_at=utcnow() - timedelta(seconds=1)))
+    assert await hub.resume_cut_off() == 0
+    graph.held[noa].set()
+    await arrival(graph.arrived)
+    assert graph.requests == 1 and [m["text"]["body"] for m in graph.sent] == ["echo: hello"]
 
 
 async def test_the_outbox_scan_reads_only_recent_messages_and_finds_a_late_commit(
