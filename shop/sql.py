@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import selectinload
@@ -108,6 +108,16 @@ class SqlStoreBackend:
         await self._engine.dispose()
 
     async def _order(self, session: AsyncSession, number: str, *, lock: bool = False) -> Order:
+        """The order; with `lock`, no other request changes it until this transaction ends.
+
+        SQLite has no row locks (`FOR UPDATE` is dropped) and pysqlite begins a transaction only
+        at the first write, so two refunds of one order could both read it unrefunded. There a
+        write comes first: it takes the database's write lock, and the second request waits
+        (busy timeout) and then reads what the first committed."""
+        if lock and session.get_bind().dialect.name == "sqlite":
+            await session.execute(update(Order).where(Order.number == number)
+                                  .values(number=Order.number)
+                                  .execution_options(synchronize_session=False))
         query: Any = select(Order).where(Order.number == number).options(*_ORDER_LOADS)
         if lock:
             query = query.with_for_update(of=Order)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from datetime import date
 from typing import Any
@@ -119,13 +120,12 @@ async def test_http_backend_treats_a_broken_shop_as_unavailable(store_backend: S
     await down.close()
 
 
-async def test_refunds_asked_at_the_same_moment_get_numbers_of_their_own(
+async def test_cases_opened_at_the_same_moment_get_numbers_of_their_own(
     store_backend: SqlStoreBackend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Two customers' refunds (different orders) count the refunds at the same moment and so
-    pick the same next number; the second is counted again instead of failing (it failed
-    under the load run, and the customer was handed to a person)."""
-    await add_delivered_orders(store_backend.engine, ANNA, ["A30001", "A30002"])
+    """Two customers' billing cases (different orders) count the cases at the same moment and
+    so pick the same next number; the second is counted again instead of failing (a refund
+    failed that way under the load run, and the customer was handed to a person)."""
     counted = asyncio.Event()
     callers: list[str] = []
     stock = SqlStoreBackend._next_number
@@ -140,11 +140,56 @@ async def test_refunds_asked_at_the_same_moment_get_numbers_of_their_own(
         return number
 
     monkeypatch.setattr(SqlStoreBackend, "_next_number", staticmethod(at_once))
-    orders = [await store_backend.find_order(n) for n in ("A30001", "A30002")]
     first, second = await asyncio.gather(*(
-        store_backend.create_refund_request(o.number, [o.lines[0].id], "too small")
-        for o in orders))
+        store_backend.create_billing_case(number, PaymentReport("charged twice"))
+        for number in ("A10001", "A10003")))
     assert callers[0] == callers[1]  # the race did happen
-    assert first.number != second.number
-    assert [r.number for o in orders for r in await store_backend.refund_status(o.number)] == [
-        first.number, second.number]
+    assert first.number != second.number and len(callers) == 3  # one counted again
+
+
+async def test_two_refunds_of_one_order_at_the_same_moment_grant_it_once(
+    store_backend: SqlStoreBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The second request reads the order while the first is still deciding, and decides
+    after the first committed its refund: it must see that refund. On SQLite, whose
+    `FOR UPDATE` does nothing, it did not, and the item was refunded twice."""
+    await add_delivered_orders(store_backend.engine, ANNA, ["A30003"])
+    order = await store_backend.find_order("A30003")
+    stock, reads = SqlStoreBackend._order, 0
+    first_read, second_read, first_done = asyncio.Event(), asyncio.Event(), asyncio.Event()
+
+    async def interleaved(self: SqlStoreBackend, session: Any, number: str, *,
+                          lock: bool = False) -> Any:
+        nonlocal reads
+        found = await stock(self, session, number, lock=lock)
+        if lock:
+            reads += 1
+            if reads == 1:  # the first waits until the second has read (if it can)
+                first_read.set()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(second_read.wait(), 2)
+            elif reads == 2:  # the second decides only after the first committed
+                second_read.set()
+                await first_done.wait()
+        return found
+
+    async def request(after: asyncio.Event | None) -> Any:
+        if after is not None:
+            await after.wait()
+        try:
+            return await store_backend.create_refund_request(
+                order.number, [order.lines[0].id], "arrived broken")
+        except RefundNotAllowed as refused:
+            return refused
+        finally:
+            if after is None:
+                first_done.set()
+
+    monkeypatch.setattr(SqlStoreBackend, "_order", interleaved)
+    outcomes = await asyncio.gather(request(None), request(first_read))
+    granted = [o for o in outcomes if not isinstance(o, RefundNotAllowed)]
+    refused = [o for o in outcomes if isinstance(o, RefundNotAllowed)]
+    assert len(granted) == 1 and len(refused) == 1
+    assert refused[0].reason == "already_refunded"
+    assert [r.number for r in await store_backend.refund_status(order.number)] == [
+        granted[0].number]
