@@ -7,7 +7,10 @@ inside the assistant as a 500 instead of an empty, successful-looking reply, and
 how the message was understood (intent and confidence) beside the replies, so the web
 service can apply its handoff policy and keep the record reports are built from, and the
 turn's own events with the form left active, so the web service can answer the same
-question again without asking (handoff/repeat_answers.py).
+question again without asking (handoff/repeat_answers.py). The web service's message id
+is kept on the tracker's `UserUttered`; a message sent again after the web service died
+mid-turn (`resumed`) that the tracker already holds is answered from the tracker, never
+read twice (a form would otherwise take the question for the answer to its own).
 Loaded by Rasa from credentials.yml; runs inside the Rasa server's environment. Loading it
 also makes Rasa do once what it repeated per message (bot/speedups.py).
 """
@@ -24,7 +27,8 @@ from rasa.core.channels.channel import (
     InputChannel,
     UserMessage,
 )
-from rasa.shared.core.events import UserUttered
+from rasa.shared.core.events import BotUttered, UserUttered
+from rasa.shared.core.trackers import DialogueStateTracker
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
@@ -36,7 +40,8 @@ speedups.install()
 
 
 class TokenRestInput(InputChannel):
-    """POST /webhooks/support/webhook {sender, message, metadata} with `Authorization: Bearer`.
+    """POST /webhooks/support/webhook {sender, message, metadata, message_id?, resumed?} with
+    `Authorization: Bearer`.
 
     Answers {"messages": [...Rasa REST channel replies...], "intent": {name, confidence,
     top: {name, confidence}}, "turn": {"events": [...], "active_loop": name or null}} where
@@ -80,6 +85,13 @@ class TokenRestInput(InputChannel):
             sender, text = body.get("sender"), body.get("message")
             if not isinstance(sender, str) or not sender or not isinstance(text, str):
                 return response.json({"error": "sender and message are required"}, status=400)
+            message_id = body.get("message_id")
+            if message_id is not None and not isinstance(message_id, str):
+                return response.json({"error": "message_id must be a string"}, status=400)
+            if message_id and body.get("resumed") is True:
+                answered = await _answered_already(request, sender, message_id)
+                if answered is not None:
+                    return response.json(answered)
             collector = CollectingOutputChannel()
             try:
                 await on_new_message(
@@ -88,6 +100,7 @@ class TokenRestInput(InputChannel):
                         collector,
                         sender,
                         input_channel=self.name(),
+                        message_id=message_id,
                         metadata=body.get("metadata"),
                     )
                 )
@@ -99,6 +112,46 @@ class TokenRestInput(InputChannel):
                 {"messages": collector.messages, "intent": intent, "turn": turn})
 
         return webhook
+
+
+async def _tracker(request: Request, sender: str) -> DialogueStateTracker | None:
+    agent = getattr(request.app.ctx, "agent", None)
+    return None if agent is None else await agent.tracker_store.retrieve(sender)
+
+
+async def _answered_already(request: Request, sender: str,
+                            message_id: str) -> dict[str, Any] | None:
+    """The channel's answer to a message the tracker already holds: its replies as they were
+    sent then, and its reading. None if the tracker has no message with that id."""
+    tracker = await _tracker(request, sender)
+    if tracker is None:
+        return None
+    events = list(tracker.events)
+    start = next((i for i in range(len(events) - 1, -1, -1)
+                  if isinstance(events[i], UserUttered) and events[i].message_id == message_id),
+                 None)
+    if start is None:
+        return None
+    end = next((i for i in range(start + 1, len(events)) if isinstance(events[i], UserUttered)),
+               len(events))
+    replies = [_as_sent(sender, event) for event in events[start + 1:end]
+               if isinstance(event, BotUttered)]
+    intent, turn = _reading(events[start:end], tracker.active_loop_name)
+    logger.info("message %s of %s was answered before its sender died: replayed", message_id,
+                sender)
+    return {"messages": replies, "intent": intent, "turn": turn, "replayed": True}
+
+
+def _as_sent(sender: str, event: BotUttered) -> dict[str, Any]:
+    """A bot utterance as the collecting channel sent it (Rasa's REST reply format)."""
+    data = event.data or {}
+    reply: dict[str, Any] = {"recipient_id": sender}
+    if event.text:
+        reply["text"] = event.text
+    for key in ("image", "buttons", "attachment", "custom", "elements", "quick_replies"):
+        if data.get(key):
+            reply[key] = data[key]
+    return reply
 
 
 async def _understood(
@@ -113,21 +166,23 @@ async def _understood(
     that opened the form (every answer to a refund form read as "request_refund", 0.99),
     while the SQL store of a multi-instance setup gave the real reading. The handoff policy
     and the reports then saw different things for the same conversation."""
-    agent = getattr(request.app.ctx, "agent", None)
-    if agent is None:
-        return None, None
-    tracker = await agent.tracker_store.retrieve(sender)
+    tracker = await _tracker(request, sender)
     if tracker is None:
         return None, None
     events: list[Any] = []
-    message: UserUttered | None = None
     for event in reversed(tracker.events):
         events.append(event)
         if isinstance(event, UserUttered):
-            message = event
             break
     else:  # no message in the tracker: nothing that could be repeated
         events = []
+    return _reading(list(reversed(events)), tracker.active_loop_name)
+
+
+def _reading(events: list[Any], active_loop: str | None,
+             ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """How a turn's message (the first of `events`, if any) was understood, and the turn."""
+    message = events[0] if events and isinstance(events[0], UserUttered) else None
     intent = (message.intent if message else None) or {}
     ranking = [i for i in (message.parse_data.get("intent_ranking") or [])
                if i.get("name") != "nlu_fallback"] if message else []
@@ -137,6 +192,5 @@ async def _understood(
         "top": {"name": ranking[0].get("name"), "confidence": ranking[0].get("confidence")}
         if ranking else None,
     }
-    turn = {"events": [event.as_dict() for event in reversed(events)],
-            "active_loop": tracker.active_loop_name}
+    turn = {"events": [event.as_dict() for event in events], "active_loop": active_loop}
     return understood, turn

@@ -94,13 +94,19 @@ class AssistantClient:
         raise aiohttp.ClientConnectionError(f"no Rasa server took the connection: {refused}")
 
     async def send(
-        self, sender_id: str, text: str, metadata: dict[str, Any] | None = None
+        self, sender_id: str, text: str, metadata: dict[str, Any] | None = None,
+        message_id: str | None = None, resumed: bool = False,
     ) -> AssistantTurn:
-        """The assistant's replies to one message and the intent it read (bot/channel.py)."""
+        """The assistant's replies to one message and the intent it read (bot/channel.py).
+        `message_id` is kept in Rasa's tracker; with `resumed`, a message Rasa already has
+        is answered from its tracker instead of being read again."""
+        payload: dict[str, Any] = {"sender": sender_id, "message": text,
+                                   "metadata": metadata or {}}
+        if message_id is not None:
+            payload |= {"message_id": message_id, "resumed": resumed}
         try:
             status, body = await self._request(
-                sender_id, "POST", CHANNEL_PATH,
-                json={"sender": sender_id, "message": text, "metadata": metadata or {}},
+                sender_id, "POST", CHANNEL_PATH, json=payload,
                 headers={"Authorization": f"Bearer {self._token}"})
         except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
             raise AssistantUnavailable(f"Rasa did not answer: {exc!r}") from exc

@@ -217,10 +217,10 @@ class MessagingHub:
             logger.info("%s message %s not accepted: %s", channel, inbound.source_id, exc)
             return None
         identity = await self._identity(channel, inbound)
-        message, _ = await self._service.receive(identity.conversation_id, text,
-                                                 inbound.source_id, channel)
-        if message.routed_at is None:
-            task = asyncio.create_task(self._router.route_stored(message))
+        message, created = await self._service.receive(identity.conversation_id, text,
+                                                       inbound.source_id, channel)
+        if message.routed_at is None:  # not created: a retry of one whose first try died
+            task = asyncio.create_task(self._router.route_stored(message, resumed=not created))
             self._routing.add(task)
             task.add_done_callback(self._routing.discard)
         return message

@@ -188,25 +188,28 @@ class MessageRouter:
                 conversation = await self._service.get(conversation_id)
                 replies = await self._service.replies_to(message)
                 return RouteResult(message, replies, conversation.status, duplicate=True)
-            return await self._route(message, on_thinking, conversation)
+            # stored by an earlier request but not routed: its instance may have died mid-turn
+            return await self._route(message, on_thinking, conversation, resumed=not created)
 
-    async def route_stored(self, message: Message) -> None:
-        """Routes a message a channel stored already (webhooks answer the platform first)."""
+    async def route_stored(self, message: Message, resumed: bool = False) -> None:
+        """Routes a message a channel stored already (webhooks answer the platform first).
+        `resumed`: stored by an earlier request, which may have reached the assistant."""
         async with self._locks.hold(message.conversation_id):
             current = await self._service.message(message.id)
             if current.routed_at is None:
-                await self._route(current)
+                await self._route(current, resumed=resumed)
 
     async def reroute_unrouted(self) -> int:
         """Routes messages stored before a crash but never passed on; returns how many."""
         unrouted = await self._service.unrouted()
         for message in unrouted:
             # re-checked under the lock: another instance may be routing it right now
-            await self.route_stored(message)
+            await self.route_stored(message, resumed=True)
         return len(unrouted)
 
     async def _route(self, message: Message, on_thinking: Thinking | None = None,
-                     conversation: Conversation | None = None) -> RouteResult:
+                     conversation: Conversation | None = None, resumed: bool = False,
+                     ) -> RouteResult:
         """`conversation` as read under this conversation's lock, if the caller has it."""
         if conversation is None:
             conversation = await self._service.get(message.conversation_id)
@@ -233,9 +236,10 @@ class MessageRouter:
             return RouteResult(message, [], conversation.status)
         if on_thinking is not None:
             await on_thinking()
-        return await self._ask_assistant(conversation, message)
+        return await self._ask_assistant(conversation, message, resumed)
 
-    async def _ask_assistant(self, conversation: Conversation, message: Message) -> RouteResult:
+    async def _ask_assistant(self, conversation: Conversation, message: Message,
+                             resumed: bool = False) -> RouteResult:
         # Read before Rasa is asked: the conversation's lock keeps both as they are until
         # this turn is stored.
         recent = await self._service.recent_turns(
@@ -247,7 +251,7 @@ class MessageRouter:
         if escalation is not None:
             replies, handoff = [escalation[0]], escalation[1]
         else:
-            parsed, turn = await self._assistant_turn(conversation, message, recent)
+            parsed, turn = await self._assistant_turn(conversation, message, recent, resumed)
             replies, handoff, records = parsed.replies, parsed.handoff, parsed.records
         # A message the classifier could not place but the knowledge base answered was
         # understood after all: it neither counts towards nor triggers a low-confidence handoff.
@@ -279,21 +283,25 @@ class MessageRouter:
         return RouteResult(message, stored, status)
 
     async def _assistant_turn(
-        self, conversation: Conversation, message: Message, recent: RecentTurns
+        self, conversation: Conversation, message: Message, recent: RecentTurns,
+        resumed: bool = False,
     ) -> tuple[ParsedReplies, AssistantTurn | None]:
         """Rasa's replies (or, to a question it answered just now, the same answer again),
-        or an apology and a handoff when Rasa cannot answer."""
+        or an apology and a handoff when Rasa cannot answer. A `resumed` message may have
+        reached Rasa before its first router died: Rasa then gives the replies it made to it
+        instead of reading it twice (a form would take it for the answer to its question)."""
         metadata = {"channel": message.channel, "language": conversation.language}
         text = message.text or ""
         idle = recent.assistant_idle  # Rasa left no form active after its last turn here
-        repeated = self._repeats.answer(text, metadata) if idle else None
+        repeated = self._repeats.answer(text, metadata) if idle and not resumed else None
         if repeated is not None:
             return parse_replies(repeated.replies), repeated
         stamp = self._repeats.stamp() if idle and self._repeats.enabled else None
         if recent.replays:
             await self._catch_up(conversation.id, recent.replays)
         try:
-            turn = await self._assistant.send(conversation.id, text, metadata)
+            turn = await self._assistant.send(conversation.id, text, metadata,
+                                              message_id=str(message.id), resumed=resumed)
             parsed = parse_replies(turn.replies)
             if not parsed.replies and parsed.handoff is None:
                 raise AssistantUnavailable("the assistant sent no reply", "assistant_no_reply")
@@ -301,7 +309,7 @@ class MessageRouter:
             logger.warning("conversation %s: %s; handing off", conversation.id, exc)
             return ParsedReplies([Reply(text=TROUBLE_TEXT)], HandoffRequest(reason=exc.reason),
                                  []), None
-        if idle and parsed.handoff is None:
+        if idle and parsed.handoff is None and not resumed:
             self._repeats.remember(text, metadata, turn, stamp)
         return parsed, turn
 

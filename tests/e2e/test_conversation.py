@@ -6,6 +6,7 @@ import json
 import sqlite3
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -116,6 +117,36 @@ def test_a_retried_message_is_answered_once(system: RunningSystem) -> None:
     second = customer.say("hi", client_message_id="abc")
     assert second["duplicate"] and second["replies"] == first["replies"]
     assert len(customer.transcript()) == 2
+
+
+def test_a_message_rasa_already_read_is_answered_from_its_tracker_not_read_again(
+    system: RunningSystem,
+) -> None:
+    """The web service died after Rasa read a message, before storing the replies; the
+    message comes again marked `resumed`. Rasa answers from its tracker — the same replies
+    and reading — and holds the message once. Read again, the form the message opened
+    would have taken it for the order number it asks for."""
+    url = f"{system.rasa_url}/webhooks/support/webhook"
+    headers = {"Authorization": f"Bearer {system.token}"}
+    sender = f"resumed-{uuid.uuid4().hex}"
+    asked = {"sender": sender, "message": "where is my order?", "message_id": "41"}
+    first = call("POST", url, {**asked, "resumed": False}, headers)
+    assert first.status == 200, first.body
+    assert "order number" in json.dumps(first.body["messages"])
+    again = call("POST", url, {**asked, "resumed": True}, headers)
+    assert again.status == 200, again.body
+    assert again.body["messages"] == first.body["messages"]
+    assert again.body["intent"] == first.body["intent"]
+    assert again.body["turn"]["active_loop"] == first.body["turn"]["active_loop"]
+    tracker = call("GET", f"{system.rasa_url}/conversations/{sender}/tracker?token={system.token}")
+    said = [e for e in tracker.body["events"] if e["event"] == "user"]
+    assert [e["message_id"] for e in said] == ["41"]
+
+    # a resumed message Rasa never got is read as usual: here, the order number asked for
+    answer = call("POST", url, {"sender": sender, "message": "A10001", "message_id": "42",
+                                "resumed": True}, headers)
+    assert "A10001" in json.dumps(answer.body["messages"])
+    assert call("POST", url, {**asked, "message_id": 43}, headers).status == 400
 
 
 def test_rasa_refuses_callers_without_the_token(system: RunningSystem) -> None:

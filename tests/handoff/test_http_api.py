@@ -44,9 +44,10 @@ async def test_message_is_stored_sent_to_rasa_and_reply_relayed(
     assert body["message"]["text"] == "where is my order"
     assert [r["text"] for r in body["replies"]] == ["echo: where is my order"]
     assert body["status"] == "bot"
-    assert fake_rasa.received == [
+    assert fake_rasa.received == [  # a new message: Rasa need not look for it in its tracker
         {"sender": cid, "message": "where is my order",
-         "metadata": {"channel": "api", "language": "en"}}
+         "metadata": {"channel": "api", "language": "en"},
+         "message_id": str(body["message"]["id"]), "resumed": False}
     ]
     messages = await transcript(client, cid, auth)
     assert [(m["type"], m["author"], m["text"]) for m in messages] == [
