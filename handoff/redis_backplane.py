@@ -10,6 +10,12 @@ While Redis does not answer, the instance keeps working from the database: an ev
 cannot be published goes to this instance's own screens (the others catch up from the
 database), and a conversation's lock falls back to a PostgreSQL advisory lock
 (handoff/db_locks.py). Both recover by themselves once Redis answers again.
+
+An instance that dies takes with it the events it had stored but not yet published (the
+publisher sends them after the commit, from a queue). Redis drops a dead instance's
+subscription at once, so every instance watches the channel's subscriber count and, when it
+falls, tells its screens to read the database again: a customer on another instance saw an
+agent's greeting only a minute later, with the agent's next message, in the fault run.
 """
 
 from __future__ import annotations
@@ -54,10 +60,13 @@ class RedisFanout(Fanout):
     """Publishes through Redis; delivers what Redis sends back to this instance's subscribers."""
 
     reliable = False  # an event published while a connection drops reaches no one
+    PEER_CHECK_SECONDS = 1.0  # how often the subscriber count is read
 
     def __init__(self, redis: Redis, prefix: str = "support") -> None:
         super().__init__()
         self._redis, self._prefix = redis, prefix
+        self._channel = f"{prefix}:events"
+        self.subscribers_seen: int | None = None  # on the channel at the last look
         self._outbox: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self._listening = asyncio.Event()
@@ -67,7 +76,8 @@ class RedisFanout(Fanout):
         self._outbox.put_nowait((topic, event))
 
     async def start(self) -> None:
-        self._tasks = [asyncio.create_task(self._listen()), asyncio.create_task(self._publish())]
+        self._tasks = [asyncio.create_task(self._listen()), asyncio.create_task(self._publish()),
+                       asyncio.create_task(self._watch_peers())]
         await asyncio.wait_for(self._listening.wait(), 10)
 
     async def close(self) -> None:
@@ -83,7 +93,7 @@ class RedisFanout(Fanout):
             payload = json.dumps({"topic": topic, "event": event})
             for attempt in range(3):
                 try:
-                    await self._redis.publish(f"{self._prefix}:events", payload)
+                    await self._redis.publish(self._channel, payload)
                     break
                 except RedisError as exc:
                     logger.warning("fanout publish failed (%r), retrying", exc)
@@ -96,7 +106,7 @@ class RedisFanout(Fanout):
         while True:
             try:
                 async with self._redis.pubsub() as pubsub:
-                    await pubsub.subscribe(f"{self._prefix}:events")
+                    await pubsub.subscribe(self._channel)
                     self._listening.set()
                     if lost:  # other instances' events while it was down never came
                         self.resync()
@@ -110,6 +120,23 @@ class RedisFanout(Fanout):
                 logger.warning("fanout subscription lost (%r); resubscribing", exc)
                 lost = True
                 await asyncio.sleep(0.5)
+
+    async def _watch_peers(self) -> None:
+        """Resyncs this instance's screens when another instance's subscription ends (it died,
+        or lost Redis): the events it had not published yet are only in the database."""
+        while True:
+            await asyncio.sleep(self.PEER_CHECK_SECONDS)
+            last = self.subscribers_seen
+            try:
+                [(_, count)] = await self._redis.pubsub_numsub(self._channel)
+            except RedisError:
+                self.subscribers_seen = None  # Redis is away: `_listen` resyncs once it is back
+                continue
+            self.subscribers_seen = int(count)
+            if last is not None and self.subscribers_seen < last:
+                logger.info("a web instance left the event channel (%d -> %d subscribers); "
+                            "screens read the database again", last, count)
+                self.resync()
 
 
 class RedisLocks:

@@ -26,8 +26,10 @@ from handoff.config import Settings
 from handoff.conversations.models import utcnow
 from handoff.conversations.router import OFFLINE_TEXT
 from handoff.db import create_engine
+from handoff.fanout import RESYNC, conversation_topic
 from handoff.jobs import SingleRunner, lock_key
 from handoff.presence import SharedPresence
+from handoff.redis_backplane import RedisFanout
 from handoff.webhooks import CURSOR_NAME, WebhookCursor
 from tests.conftest import FakeRasa, unused_port
 from tests.handoff.test_console import ADMIN, log_in, settings_for
@@ -365,6 +367,33 @@ async def test_screens_that_missed_events_while_redis_was_down_catch_up_when_it_
                 while (await console.receive_json())["type"] != "resync":
                     pass
         await widget.close()
+
+
+async def test_screens_read_the_database_again_when_another_instance_dies() -> None:
+    """An instance killed between storing a message and publishing its event takes the event
+    with it; when its subscription ends, the other instances tell their screens to read the
+    database (a widget on the survivor saw an agent's greeting a minute late without this)."""
+    prefix = f"test-{uuid.uuid4().hex}"
+    survivor_redis, dying_redis = Redis.from_url(REDIS_URL), Redis.from_url(REDIS_URL)
+    survivor, dying = RedisFanout(survivor_redis, prefix), RedisFanout(dying_redis, prefix)
+    survivor.PEER_CHECK_SECONDS = 0.05
+    await survivor.start()
+    await dying.start()
+    try:
+        async with survivor.subscribe(conversation_topic("c1")) as screen:
+            async def both_seen() -> bool:
+                await asyncio.sleep(0.05)
+                return survivor.subscribers_seen == 2
+            await until(both_seen, 10)
+            assert screen.empty()
+            await dying.close()  # its subscription ends, as a kill -9 ends it
+            async with asyncio.timeout(10):
+                event = await screen.get()
+            assert event["type"] == RESYNC
+    finally:
+        await survivor.close()
+        await survivor_redis.aclose()
+        await dying_redis.aclose()
 
 
 async def test_business_hours_saved_on_one_instance_apply_on_every_instance(
