@@ -583,6 +583,12 @@ class Agent:
                         self._spawn(self._catch_up_quietly(conversation_id))
                 elif event.get("type") == "message":
                     self._customer_said(event["message"])
+                elif event.get("type") == "watched" and \
+                        event.get("conversation_id") in self._watching:
+                    # like the console page: what was stored before the watch held, from the
+                    # transcript (a follow-up stored just then reached no screen; the chat was
+                    # closed as idle a minute later in a fault run)
+                    self._spawn(self._catch_up_quietly(event["conversation_id"]))
             if not self._closing:
                 await self._reconnect()
 

@@ -68,6 +68,9 @@ function connect() {
     const event = JSON.parse(frame.data);
     if (event.type === "queue") refreshQueue();
     if (event.type === "message" && event.message.conversation_id === state.current) openConversation(state.current, false);
+    // The watch now holds: read the conversation again, for a message stored between the
+    // first read and the server taking the watch (its event went to no one).
+    if (event.type === "watched" && event.conversation_id === state.current) openConversation(state.current, false);
     if (event.type === "resync") {  // the server may have missed events: read everything again
       refreshQueue();
       if (state.current) openConversation(state.current, false);
