@@ -352,6 +352,7 @@ class FakeGraph:
         self.held: dict[str, asyncio.Event] = {}
         self.sender_ports: dict[str, list[int]] = defaultdict(list)  # recipient -> client ports
         self._reports: set[asyncio.Task[None]] = set()
+        self._http: aiohttp.ClientSession | None = None  # the status reports' connections
         self.arrivals: dict[str, list[tuple[float, str, str]]] = defaultdict(list)  # to -> ...
         self.logs: dict[str, list[tuple[float, str, str]]] = {}  # to -> a customer's timeline
         self.changed: dict[str, asyncio.Event] = defaultdict(asyncio.Event)
@@ -400,20 +401,29 @@ class FakeGraph:
             "field": "messages", "value": {"messaging_product": "whatsapp",
                                            "statuses": [status]}}]}]}
         pause = 1.0
-        async with aiohttp.ClientSession() as http:
-            for _ in range(12):  # Meta keeps retrying far longer; a bench run is minutes
-                try:
-                    async with signed_post(http, url, secret, payload) as response:
-                        if response.status == 200:
-                            return
-                except (aiohttp.ClientError, asyncio.TimeoutError):
-                    pass
-                await asyncio.sleep(pause)
-                pause = min(pause * 2, 10.0)
+        if self._http is None:
+            self._http = aiohttp.ClientSession()
+        for _ in range(12):  # Meta keeps retrying far longer; a bench run is minutes
+            try:
+                async with signed_post(self._http, url, secret, payload) as response:
+                    if response.status == 200:
+                        return
+            except (aiohttp.ClientError, asyncio.TimeoutError):
+                pass
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 10.0)
+
+    async def _close(self, _app: web.Application) -> None:
+        for task in list(self._reports):
+            task.cancel()
+        await asyncio.gather(*self._reports, return_exceptions=True)
+        if self._http is not None:
+            await self._http.close()
 
     async def start(self) -> tuple[web.AppRunner, str]:
         app = web.Application()
         app.router.add_post("/v21.0/{phone}/messages", self.messages)
+        app.on_cleanup.append(self._close)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)

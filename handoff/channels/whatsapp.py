@@ -4,12 +4,13 @@ Inbound: `GET /webhooks/whatsapp` answers Meta's verification (hub.mode, hub.ver
 hub.challenge); `POST /webhooks/whatsapp` accepts only bodies signed with the app secret
 (`X-Hub-Signature-256: sha256=<HMAC of the raw body>`), stores each text, button or list
 reply once (its `wamid` is the message's source id, so Meta's retries are recognised) and
-records delivery statuses. Each send carries its delivery's reference in
-`biz_opaque_callback_data`, which Meta echoes in that message's statuses: a send whose
-instance died before recording it is confirmed by its status instead of sent again. Outbound: the Graph API `/{phone-number-id}/messages`, buttons
+records delivery statuses. Outbound: the Graph API `/{phone-number-id}/messages`, buttons
 mapped to reply buttons (up to 3) or a list (up to 10), Markdown bold turned into WhatsApp's,
 and the 24-hour customer-service window respected: after it, a configured template is sent
-instead, or the agent is told the message could not go out.
+instead, or the agent is told the message could not go out. Each send carries its
+delivery's reference in `biz_opaque_callback_data`, which Meta echoes in that message's
+statuses: a send whose instance died before recording it is confirmed by its status
+instead of sent again.
 """
 
 from __future__ import annotations
