@@ -124,19 +124,11 @@ async def _answered_already(request: Request, sender: str,
     """The channel's answer to a message the tracker already holds: its replies as they were
     sent then, and its reading. None if the tracker has no message with that id."""
     tracker = await _tracker(request, sender)
-    if tracker is None:
+    events = _turn_of(list(tracker.events), message_id) if tracker is not None else []
+    if tracker is None or not events:
         return None
-    events = list(tracker.events)
-    start = next((i for i in range(len(events) - 1, -1, -1)
-                  if isinstance(events[i], UserUttered) and events[i].message_id == message_id),
-                 None)
-    if start is None:
-        return None
-    end = next((i for i in range(start + 1, len(events)) if isinstance(events[i], UserUttered)),
-               len(events))
-    replies = [_as_sent(sender, event) for event in events[start + 1:end]
-               if isinstance(event, BotUttered)]
-    intent, turn = _reading(events[start:end], tracker.active_loop_name)
+    replies = [_as_sent(sender, event) for event in events if isinstance(event, BotUttered)]
+    intent, turn = _reading(events, tracker.active_loop_name)
     logger.info("message %s of %s was answered before its sender died: replayed", message_id,
                 sender)
     return {"messages": replies, "intent": intent, "turn": turn, "replayed": True}
@@ -169,14 +161,21 @@ async def _understood(
     tracker = await _tracker(request, sender)
     if tracker is None:
         return None, None
-    events: list[Any] = []
-    for event in reversed(tracker.events):
-        events.append(event)
-        if isinstance(event, UserUttered):
-            break
-    else:  # no message in the tracker: nothing that could be repeated
-        events = []
-    return _reading(list(reversed(events)), tracker.active_loop_name)
+    return _reading(_turn_of(list(tracker.events)), tracker.active_loop_name)
+
+
+def _turn_of(events: list[Any], message_id: str | None = None) -> list[Any]:
+    """The latest message's turn (with `message_id`: that message's): the `UserUttered` and
+    the events after it up to the next message. Empty if there is no such message, so
+    nothing could be repeated from it."""
+    start = next((i for i in range(len(events) - 1, -1, -1)
+                  if isinstance(events[i], UserUttered)
+                  and (message_id is None or events[i].message_id == message_id)), None)
+    if start is None:
+        return []
+    end = next((i for i in range(start + 1, len(events)) if isinstance(events[i], UserUttered)),
+               len(events))
+    return events[start:end]
 
 
 def _reading(events: list[Any], active_loop: str | None,

@@ -338,6 +338,18 @@ def signed_post(http: aiohttp.ClientSession, url: str, secret: str, payload: dic
                                               "Content-Type": "application/json"})
 
 
+def whatsapp_message(number: str, text: str, wamid: str | None = None,
+                     name: str = "Bench Customer") -> dict[str, Any]:
+    """Meta's webhook body for one text a customer sent (`wamid`: its id, new if not given)."""
+    return {"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{
+        "field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "contacts": [{"wa_id": number, "profile": {"name": name}}],
+            "messages": [{"from": number, "id": wamid or f"wamid.in.{uuid.uuid4().hex}",
+                          "timestamp": str(int(time.time())), "type": "text",
+                          "text": {"body": text}}]}}]}]}
+
+
 class FakeGraph:
     """Meta's Graph API messages endpoint: checks the token and body, records each arrival,
     and reports each message "sent" to the number's webhook as Meta does (echoing the send's
@@ -449,12 +461,7 @@ class WhatsAppCustomer:
 
     async def say(self, turn: Turn, timeout: float = 120) -> None:
         wamid = f"wamid.in.{uuid.uuid4().hex}"
-        payload = {"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{
-            "field": "messages", "value": {
-                "messaging_product": "whatsapp",
-                "contacts": [{"wa_id": self.number, "profile": {"name": "Bench Customer"}}],
-                "messages": [{"from": self.number, "id": wamid, "timestamp": str(int(time.time())),
-                              "type": "text", "text": {"body": turn.text}}]}}]}]}
+        payload = whatsapp_message(self.number, turn.text, wamid)
         before = len(self._graph.arrivals[self.number])
         started = time.perf_counter()
         self.sent[wamid] = (started, turn.kind)

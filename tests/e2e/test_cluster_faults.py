@@ -26,7 +26,7 @@ import asyncpg
 import pytest
 from playwright.sync_api import Page, expect
 
-from bench.load.customers import FakeGraph, signed_post
+from bench.load.customers import FakeGraph, signed_post, whatsapp_message
 from tests.conftest import unused_port
 from tests.e2e.conftest import ADMIN_PASSWORD, RunningSystem, launch
 from tests.e2e.http import Response, call
@@ -276,17 +276,9 @@ def _holder_of_port(port: int, graph_port: int, names: list[str], system: Runnin
 
 
 async def _whatsapp_says(cluster: Cluster, number: str, text: str) -> None:
-    payload = {"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{
-        "field": "messages", "value": {
-            "messaging_product": "whatsapp",
-            "metadata": {"phone_number_id": WHATSAPP["SUPPORT_WHATSAPP_PHONE_NUMBER_ID"]},
-            "contacts": [{"wa_id": number, "profile": {"name": "Dana"}}],
-            "messages": [{"from": number, "id": f"wamid.in.{uuid.uuid4().hex}",
-                          "timestamp": str(int(time.time())), "type": "text",
-                          "text": {"body": text}}]}}]}]}
     async with aiohttp.ClientSession() as http, signed_post(
             http, f"{cluster.url}/webhooks/whatsapp", WHATSAPP["SUPPORT_WHATSAPP_APP_SECRET"],
-            payload) as response:
+            whatsapp_message(number, text, name="Dana")) as response:
         assert response.status == 200, await response.text()
 
 
