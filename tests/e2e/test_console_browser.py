@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, WebSocketRoute, expect, sync_playwright
 
 from tests.e2e.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, RunningSystem
 from tests.e2e.test_conversation import Customer, reply_texts
@@ -87,6 +88,45 @@ def test_agent_takes_over_and_gives_back(system: RunningSystem, page: Page) -> N
     after = customer.say("hello again")
     assert after["status"] == "bot"
     assert [r["author"] for r in after["replies"]] == ["assistant"]
+
+
+def test_a_message_stored_before_the_server_takes_the_watch_still_shows(
+    system: RunningSystem, page: Page
+) -> None:
+    """Opening a conversation sends "watch" and reads the transcript at once; a message stored
+    after the read and before the server takes the watch is published to no one. The page
+    reads the conversation again on "watched". Here the page's watch is held at the socket
+    until the customer's message is stored, which makes that window as wide as we like."""
+    customer = Customer(system)
+    assert customer.say("I want to talk to a real person")["status"] == "waiting"
+    held: list[str | bytes] = []
+    servers: list[WebSocketRoute] = []
+
+    def route(socket: WebSocketRoute) -> None:
+        server = socket.connect_to_server()
+        servers.append(server)
+
+        def from_page(frame: str | bytes) -> None:
+            if not held and '"watch"' in str(frame) and customer.id in str(frame):
+                held.append(frame)  # the first watch of the conversation waits
+            else:
+                server.send(frame)
+
+        socket.on_message(from_page)
+
+    page.route_web_socket("**/console/ws", route)
+    log_in(page, system)
+    page.locator(f'#queue li[data-conversation-id="{customer.id}"]').click()
+    transcript = page.locator("#transcript")
+    expect(transcript).to_contain_text("I want to talk to a real person")
+    deadline = time.monotonic() + 10
+    while not held and time.monotonic() < deadline:
+        page.wait_for_timeout(50)  # lets Playwright hand the page's frames to the route
+    assert held, "the page never sent its watch"
+
+    customer.say("the box arrived crushed")  # stored; its event finds no one watching
+    servers[-1].send(held[0])
+    expect(transcript).to_contain_text("the box arrived crushed")
 
 
 def test_admin_adds_an_agent_and_sets_hours_who_can_then_log_in(
