@@ -9,7 +9,8 @@ each system (`System.processes`: web-1, web-2, rasa-1, rasa-2, action-server and
 cluster), each with its children as in the load report's memory column, every SECONDS from
 the start of each level to its end: resident memory, CPU seconds, open file descriptors
 (/proc/PID/fd), the descriptors that are sockets, the sockets that are TCP connections (not
-listening; by inode in /proc/net/tcp and tcp6) and of those the ones to PostgreSQL and to
+listening; by inode in /proc/net/tcp and tcp6) and of those the ones coming in to a port the
+process listens on (nginx's and the customers'), the ones to PostgreSQL and the ones to
 Redis; and, when the system is on PostgreSQL, the server's own count of connections to its
 two databases (pg_stat_activity, the sampler's own left out). LABEL.json keeps every sample;
 LABEL.md adds, per process, the value after warm-up against the value at the end, judged
@@ -24,6 +25,12 @@ against the targets of issue #10 (rules fixed before the first soak ran):
   (thousands of conversations in 30 minutes) does not hide under it;
 - messages lost or duplicated: none (the load run's message-by-message checks).
 
+Beside the rules, and judging nothing, each count's *trend*: the Theil-Sen slope of all its
+samples after warm-up (the median of the slopes between every two samples, so a burst of
+open sockets in a few samples does not tilt it) times the seconds those samples span. Two
+windows of five samples see a pool of idle keep-alive connections at two moments; a leak
+grows the whole way, and the trend shows which of the two a miss is.
+
 LABEL.png draws memory, descriptors and TCP connections of each process over time.
 """
 
@@ -32,6 +39,7 @@ from __future__ import annotations
 import asyncio
 import os
 import statistics
+from itertools import combinations
 import time
 from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
@@ -62,9 +70,10 @@ def server_ports(system: System, redis_url: str | None) -> dict[str, int]:
     return ports
 
 
-def tcp_connections() -> dict[int, int]:
-    """Socket inode -> remote port of every TCP connection (not a listening socket)."""
-    found: dict[int, int] = {}
+def tcp_connections() -> dict[int, tuple[int, int]]:
+    """Socket inode -> (local port, remote port) of every TCP socket; a listening one has
+    remote port 0."""
+    found: dict[int, tuple[int, int]] = {}
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
             lines = Path(table).read_text().splitlines()[1:]
@@ -72,14 +81,18 @@ def tcp_connections() -> dict[int, int]:
             continue
         for line in lines:
             fields = line.split()
-            if fields[3] != TCP_LISTEN and fields[9] != "0":
-                found[int(fields[9])] = int(fields[2].rsplit(":", 1)[1], 16)
+            if fields[9] != "0":
+                local = int(fields[1].rsplit(":", 1)[1], 16)
+                remote = 0 if fields[3] == TCP_LISTEN else int(fields[2].rsplit(":", 1)[1], 16)
+                found[int(fields[9])] = (local, remote)
     return found
 
 
-def descriptors(pids: list[int], tcp: dict[int, int], ports: dict[str, int]) -> dict[str, int]:
-    """Open descriptors of the processes, of which sockets, of which TCP connections."""
-    fds, sockets, remote = 0, 0, []
+def descriptors(pids: list[int], tcp: dict[int, tuple[int, int]], ports: dict[str, int],
+                ) -> dict[str, int]:
+    """Open descriptors of the processes, of which sockets, of which TCP connections (split
+    into those coming in to a port the processes listen on and those to each server)."""
+    fds, sockets, connected, listening = 0, 0, [], set()
     for pid in pids:
         try:
             entries = os.listdir(f"/proc/{pid}/fd")
@@ -93,11 +106,15 @@ def descriptors(pids: list[int], tcp: dict[int, int], ports: dict[str, int]) -> 
             fds += 1
             if target.startswith("socket:["):
                 sockets += 1
-                port = tcp.get(int(target[8:-1]))
-                if port is not None:
-                    remote.append(port)
-    return {"fds": fds, "sockets": sockets, "tcp": len(remote),
-            **{f"tcp_{name}": remote.count(port) for name, port in ports.items()}}
+                local, remote = tcp.get(int(target[8:-1]), (0, None))
+                if remote == 0:
+                    listening.add(local)
+                elif remote is not None:
+                    connected.append((local, remote))
+    remote_ports = [remote for _, remote in connected]
+    return {"fds": fds, "sockets": sockets, "tcp": len(connected),
+            "tcp_incoming": sum(local in listening for local, _ in connected),
+            **{f"tcp_{name}": remote_ports.count(port) for name, port in ports.items()}}
 
 
 def sample_processes(system: System, ports: dict[str, int]) -> dict[str, dict[str, Any]]:
@@ -161,6 +178,16 @@ def _median(samples: list[dict[str, Any]], process: str, measure: str) -> float 
     return statistics.median(numbers) if numbers else None
 
 
+def _trend(samples: list[dict[str, Any]], process: str, measure: str) -> float | None:
+    """Theil-Sen slope of the measure over the samples, times the seconds they span."""
+    points = [(s["t"], v) for s in samples
+              if isinstance(v := s["processes"].get(process, {}).get(measure), int | float)]
+    slopes = [(v2 - v1) / (t2 - t1) for (t1, v1), (t2, v2) in combinations(points, 2) if t2 > t1]
+    if not slopes:
+        return None
+    return round(statistics.median(slopes) * (points[-1][0] - points[0][0]), 1)
+
+
 def summary(level: dict[str, Any], warm_up: float) -> dict[str, Any]:
     """Per process and measure: after warm-up, at the end, growth and whether it is within
     the target (see the module's docstring for the rules)."""
@@ -180,7 +207,8 @@ def summary(level: dict[str, Any], warm_up: float) -> dict[str, Any]:
             row: dict[str, Any] = {"after_warm_up": start, "end": end,
                                    "growth": round(end - start, 1),
                                    "growth_percent": round((end - start) / start * 100, 1)
-                                   if start else None}
+                                   if start else None,
+                                   "trend": _trend(after, name, measure)}
             if measure == "rss_mb":
                 row["met"] = (end - start) / start * 100 < RSS_GROWTH_PERCENT
             elif measure in COUNTS or name == "postgresql (server)":
@@ -245,6 +273,27 @@ def _target(soak: dict[str, Any], target: str, measures: tuple[str, ...]) -> str
     return f"| {target} | largest: {what} {_cell({m: r}, m, '%' if relative else '')} | met |"
 
 
+TRENDS = (("rss_mb", "RSS MB"), ("fds", "descriptors"), ("sockets", "sockets"),
+          ("tcp", "TCP connections"), ("tcp_incoming", "coming in"),
+          ("tcp_postgresql", "to PostgreSQL"), ("tcp_redis", "to Redis"),
+          ("service_db", "service's database"), ("rasa_db", "Rasa's database"))
+
+
+def _trends(soak: dict[str, Any]) -> list[str]:
+    """The table of trends (module docstring): reported beside the rules, judging nothing."""
+    shown = [(m, title) for m, title in TRENDS
+             if any(m in p["measures"] for p in soak["processes"].values())]
+    out = ["", ("Trend after warm-up (Theil-Sen slope of all samples after warm-up × the "
+                "seconds they span; reported, judges nothing):"), "",
+           "| process | " + " | ".join(title for _, title in shown) + " |",
+           "|---|" + "---|" * len(shown)]
+    for name, row in soak["processes"].items():
+        cells = [row["measures"].get(m, {}).get("trend") for m, _ in shown]
+        out.append(f"| {name} | " + " | ".join("-" if c is None else f"{c:+g}" for c in cells)
+                   + " |")
+    return out
+
+
 def markdown(result: dict[str, Any]) -> str:
     out: list[str] = []
     for system, level, soak in _soaked(result):
@@ -262,17 +311,18 @@ def markdown(result: dict[str, Any]) -> str:
                 f"connections) growing by at most {soak['rules']['count_growth_at_most']} "
                 "(absolute); ✓ met, ✗ missed."), "",
                 ("| process | RSS MB | descriptors | sockets | TCP connections | "
-                 "of which to PostgreSQL | to Redis | restarted |"),
-                "|---|---|---|---|---|---|---|---|"]
+                 "of which coming in | to PostgreSQL | to Redis | restarted |"),
+                "|---|---|---|---|---|---|---|---|---|"]
         for name, row in soak["processes"].items():
             m = row["measures"]
             if name == "postgresql (server)":
                 out.append(f"| {name}: connections to the service's / Rasa's database | - | "
                            f"- | - | {_cell(m, 'service_db')} / {_cell(m, 'rasa_db')} | "
-                           "- | - | - |")
+                           "- | - | - | - |")
                 continue
             out.append(f"| {name} | {_cell(m, 'rss_mb', '%')} | {_cell(m, 'fds')} | "
                        f"{_cell(m, 'sockets')} | {_cell(m, 'tcp')} | "
+                       f"{_cell(m, 'tcp_incoming')} | "
                        f"{_cell(m, 'tcp_postgresql')} | {_cell(m, 'tcp_redis')} | "
                        f"{'yes' if row['restarted'] else 'no'} |")
         rate = soak["turns_per_second"] or {}
@@ -286,6 +336,7 @@ def markdown(result: dict[str, Any]) -> str:
                            f"+{COUNT_ALLOWANCE} each)", (*COUNTS, "service_db", "rasa_db")))
         short = "" if soak["enough_samples"] else (
             " Too few samples after warm-up for two separate windows.")
+        out += _trends(soak)
         out += ["", (f"Turns per second after warm-up {rate.get('after_warm_up', '-')}, "
                      f"at the end {rate.get('end', '-')}.{short}")]
     return "\n".join(out) + "\n"

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import socket
 from typing import Any
 
-from bench.load.soak import markdown, summarise
+from bench.load.soak import descriptors, markdown, summarise, tcp_connections
 
 
 def _soak(rss: list[float], fds: list[int]) -> dict[str, Any]:
@@ -26,7 +28,7 @@ def test_growth_is_the_median_of_the_last_five_samples_against_the_first_five_af
     result = _soak(rss, fds)
     measures = result["systems"]["cluster"]["levels"][0]["soak"]["processes"]["web-1"]["measures"]
     assert measures["rss_mb"] == {"after_warm_up": 100.0, "end": 104.0, "growth": 4.0,
-                                  "growth_percent": 4.0, "met": True}
+                                  "growth_percent": 4.0, "met": True, "trend": 4.5}
     assert (measures["fds"]["growth"], measures["fds"]["met"]) == (5, True)
     assert "| zero lost messages (and none duplicated) | 0 lost, 0 duplicated | met |" in (
         markdown(result))
@@ -39,3 +41,31 @@ def test_five_percent_more_memory_or_six_more_descriptors_miss_the_target() -> N
     assert not measures["fds"]["met"]
     assert measures["sockets"]["met"]
     assert markdown(result).count("**missed**") == 2
+
+
+def test_the_trend_tells_a_pool_that_breathes_from_a_leak_that_grows() -> None:
+    # idle keep-alive sockets: high in the last window, low in the first, no slope between
+    breathing = [10, 30] + [40, 40, 41, 40, 40] + [46, 40, 46, 40, 40, 46, 40] + [46] * 5
+    leaking = [10, 30] + list(range(40, 57))
+    for fds, trend, met in ((breathing, 0.0, False), (leaking, 16.0, False)):
+        result = _soak([100.0] * len(fds), fds)
+        soak = result["systems"]["cluster"]["levels"][0]["soak"]
+        assert (soak["processes"]["web-1"]["measures"]["fds"]["trend"],
+                soak["processes"]["web-1"]["measures"]["fds"]["met"]) == (trend, met)
+        assert f"| web-1 | +0 | {trend:+g} | +0 | +0 |" in markdown(result)
+
+
+def test_a_connection_to_a_port_the_process_listens_on_counts_as_coming_in() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        before = descriptors([os.getpid()], tcp_connections(), {})
+        port = server.getsockname()[1]
+        with socket.create_connection(("127.0.0.1", port)) as client:
+            accepted, _ = server.accept()
+            with accepted:
+                during = descriptors([os.getpid()], tcp_connections(),
+                                     {"postgresql": port})
+        assert client.fileno() == -1
+    # both ends are this process's: the accepted one comes in, the client one goes to `port`
+    assert during["tcp"] - before["tcp"] == 2
+    assert during["tcp_incoming"] - before["tcp_incoming"] == 1
+    assert during["tcp_postgresql"] == 1
