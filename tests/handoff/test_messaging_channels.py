@@ -357,6 +357,49 @@ async def test_a_send_cut_off_after_whatsapp_took_it_is_confirmed_by_its_status_
     assert graph.requests == 2
 
 
+async def test_reconciling_reads_only_the_statuses_that_would_move_a_delivery(
+    client: Client, platforms: tuple[FakeGraph, FakeTelegram, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each outbox round applies statuses that came just before their send was recorded.
+    One already applied, or one behind what the delivery has reached, is left in the
+    database: every round read the whole window's statuses, and the soak's outbox instance
+    spent twice the other's CPU per turn on it (bench/results/cluster-soak.md)."""
+    graph, hub = platforms[0], client.app[MESSAGING]
+    await post_whatsapp(client, whatsapp_body("wamid.R1", "hello"))
+    await arrival(graph.arrived)
+    (delivery,) = await recorded_deliveries(hub)
+    assert delivery.status == "sent"
+    wamid = delivery.provider_message_id
+    assert wamid is not None
+    applied: list[str] = []
+    advance, reconcile = messaging._advance, hub.reconcile_statuses
+    monkeypatch.setattr(messaging, "_advance", lambda d, status, error: (
+        applied.append(status), advance(d, status, error)))
+
+    async def not_in_the_background() -> None:  # the outbox's own rounds would race ours
+        return None
+
+    monkeypatch.setattr(hub, "reconcile_statuses", not_in_the_background)
+
+    async def racing(status: str) -> None:  # stored by a webhook that did not see the send
+        async with hub._sessions.begin() as session:
+            session.add(messaging.DeliveryStatus(provider_message_id=wamid, status=status))
+
+    await racing("sent")
+    await reconcile()
+    assert applied == []  # "sent" is where the delivery is already
+    await racing("delivered")
+    await reconcile()
+    await reconcile()
+    assert applied == ["delivered"]  # once: the second round finds nothing left to move
+    await racing("sent")  # late and behind
+    await racing("read")
+    await reconcile()
+    assert applied == ["delivered", "read"]
+    assert (await deliveries(hub))[0].status == "read"
+
+
 async def test_a_send_cut_off_before_whatsapp_took_it_goes_out_once_when_its_time_is_up(
     client: Client, platforms: tuple[FakeGraph, FakeTelegram, str],
     monkeypatch: pytest.MonkeyPatch,
