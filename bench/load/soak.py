@@ -39,6 +39,7 @@ from __future__ import annotations
 import asyncio
 import os
 import statistics
+from collections import Counter
 from itertools import combinations
 import time
 from collections.abc import Callable, Coroutine, Iterator
@@ -112,9 +113,12 @@ def descriptors(pids: list[int], tcp: dict[int, tuple[int, int]], ports: dict[st
                 elif remote is not None:
                     connected.append((local, remote))
     remote_ports = [remote for _, remote in connected]
+    outgoing = Counter(remote for local, remote in connected if local not in listening)
     return {"fds": fds, "sockets": sockets, "tcp": len(connected),
             "tcp_incoming": sum(local in listening for local, _ in connected),
-            **{f"tcp_{name}": remote_ports.count(port) for name, port in ports.items()}}
+            **{f"tcp_{name}": remote_ports.count(port) for name, port in ports.items()},
+            # kept in the JSON (not judged): which servers the outgoing connections go to
+            "tcp_out_by_port": {str(port): n for port, n in sorted(outgoing.items())}}
 
 
 def sample_processes(system: System, ports: dict[str, int]) -> dict[str, dict[str, Any]]:

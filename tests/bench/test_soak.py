@@ -69,3 +69,4 @@ def test_a_connection_to_a_port_the_process_listens_on_counts_as_coming_in() -> 
     assert during["tcp"] - before["tcp"] == 2
     assert during["tcp_incoming"] - before["tcp_incoming"] == 1
     assert during["tcp_postgresql"] == 1
+    assert during["tcp_out_by_port"][str(port)] == 1
