@@ -3,10 +3,12 @@
     .venv/app/bin/python -m bench.memory_ceilings [--conversations 4000]
 
 Every soak showed the web services growing about 1 MB per 10 minutes. The service keeps
-a few tables per conversation or chat in memory, each with a bound: the widget's message
-limiter (a bucket per chat window, idle ones dropped once there are 10,000), the reports'
-"first ... at" times known to be set (20,000 keys, two or three per conversation) and the
-repeated answers (1,024). Until they are full they grow with every new conversation. This
+two tables per conversation in memory, each with a bound: the widget's message limiter (a
+bucket per chat window, idle ones dropped once there are 10,000) and the reports' "first
+... at" times known to be set (20,000 keys, two or three per conversation). Until they are
+full they grow with every new conversation. (The repeated answers, 1,024 at most, are kept
+per question, not per conversation, and the per-conversation locks and sending lanes are
+dropped when their turn or send ends.) This
 fills each the way a turn does and measures, with tracemalloc, the bytes per conversation
 and the bytes when full, so a soak's growth can be set against them: growth that stops at
 the ceiling is these tables filling; growth past it is something else. Results go to
@@ -24,11 +26,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from handoff.rate_limit import RateLimiter
+from handoff.rate_limit import FORGET_IDLE_ABOVE, RateLimiter
 from handoff.reports.projection import _Firsts
 
 RESULTS = Path(__file__).resolve().parent / "results"
-LIMITER_KEEPS = 10_000  # RateLimiter._forget_idle's threshold
 FIRST_COLUMNS = ("first_customer_at", "first_assistant_reply_at")  # every assistant turn
 
 
@@ -59,9 +60,9 @@ def _firsts_fill(firsts: _Firsts, _k: int) -> None:
 def measure(conversations: int) -> dict[str, Any]:
     tables = {
         "widget message limiter": (lambda: RateLimiter(30, 60, burst=10), _limiter_fill,
-                                   LIMITER_KEEPS),
+                                   FORGET_IDLE_ABOVE),
         "reports' first-times known": (_Firsts, _firsts_fill,
-                                       _Firsts()._size // len(FIRST_COLUMNS)),
+                                       _Firsts.SIZE // len(FIRST_COLUMNS)),
     }
     out: dict[str, Any] = {"conversations": conversations, "tables": {}}
     for name, (make, fill, full_at) in tables.items():

@@ -10,6 +10,9 @@ import time
 from collections.abc import Callable
 
 
+FORGET_IDLE_ABOVE = 10_000  # keys: beyond this many, those whose bucket is full again go
+
+
 class RateLimiter:
     """`rate` events per `per_seconds`, bursts up to `burst`, per key."""
 
@@ -33,6 +36,6 @@ class RateLimiter:
         return (1 - tokens) / self._refill
 
     def _forget_idle(self, now: float) -> None:
-        if len(self._buckets) > 10_000:  # a full bucket carries no information
+        if len(self._buckets) > FORGET_IDLE_ABOVE:  # a full bucket carries no information
             full_after = self._burst / self._refill
             self._buckets = {k: v for k, v in self._buckets.items() if now - v[1] < full_after}

@@ -39,10 +39,10 @@ from __future__ import annotations
 import asyncio
 import os
 import statistics
-from collections import Counter
-from itertools import combinations
 import time
+from collections import Counter
 from collections.abc import Callable, Coroutine, Iterator
+from itertools import combinations
 from pathlib import Path
 from typing import Any
 

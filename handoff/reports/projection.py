@@ -314,7 +314,9 @@ class _Firsts:
     reply (tests/handoff/test_turn_statements.py). Filled only when the transaction that saw
     the time set commits."""
 
-    def __init__(self, size: int = 20_000) -> None:
+    SIZE = 20_000  # keys; the oldest go first
+
+    def __init__(self, size: int = SIZE) -> None:
         self._known: OrderedDict[tuple[str, str], None] = OrderedDict()
         self._size = size
 
