@@ -58,7 +58,7 @@ def _firsts_fill(firsts: _Firsts, _k: int) -> None:
 
 
 def measure(conversations: int) -> dict[str, Any]:
-    tables = {
+    tables: dict[str, tuple[Callable[[], Any], Callable[[Any, int], None], int]] = {
         "widget message limiter": (lambda: RateLimiter(30, 60, burst=10), _limiter_fill,
                                    FORGET_IDLE_ABOVE),
         "reports' first-times known": (_Firsts, _firsts_fill,

@@ -90,7 +90,7 @@ def tcp_connections() -> dict[int, tuple[int, int]]:
 
 
 def descriptors(pids: list[int], tcp: dict[int, tuple[int, int]], ports: dict[str, int],
-                ) -> dict[str, int]:
+                ) -> dict[str, Any]:
     """Open descriptors of the processes, of which sockets, of which TCP connections (split
     into those coming in to a port the processes listen on and those to each server)."""
     fds, sockets, connected, listening = 0, 0, [], set()
