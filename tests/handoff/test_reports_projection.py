@@ -10,7 +10,7 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, select, text
+from sqlalchemy import delete, event, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from handoff import migrate
@@ -312,4 +312,37 @@ async def test_a_first_reply_marks_before_it_moves_the_facts_the_catch_up_rewrit
     await asyncio.wait_for(reply, 15)
     facts, _, _ = await projection(sessions)
     assert any(row[0] == chat.id and row[9] is not None for row in facts)  # first reply set
+    await assert_equals_recomputation(store)
+
+
+async def test_the_catch_up_sends_the_same_statements_whatever_the_number_of_conversations(
+        store: Store) -> None:
+    """On PostgreSQL the driver keeps every distinct statement prepared on every pooled
+    connection: a catch-up of 3 conversations and one of 1 must send the same SQL texts, or
+    each new count adds statements to every connection's cache (the soaks' memory growth)."""
+    engine, sessions = store
+    await catch_up_projection(sessions)  # the fixture's history
+    service = ConversationService(sessions)
+
+    async def statements_of_a_catch_up(count: int) -> set[str]:
+        for _ in range(count):
+            chat, _ = await service.start("widget", "en")
+            await service.hand_off(chat.id, HandoffRequest(reason="customer_request"))
+        sent: list[str] = []
+
+        def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+            sent.append(statement)
+
+        event.listen(engine.sync_engine, "before_cursor_execute", record)
+        try:
+            assert await catch_up_projection(sessions) == count
+        finally:
+            event.remove(engine.sync_engine, "before_cursor_execute", record)
+        return set(sent)
+
+    three, one = await statements_of_a_catch_up(3), await statements_of_a_catch_up(1)
+    if engine.dialect.name == "postgresql":
+        assert three == one
+    else:  # SQLite's IN lists grow with the count; its statement cache is per connection
+        assert three != one  # and in-process, so nothing is kept on a server
     await assert_equals_recomputation(store)
