@@ -364,7 +364,8 @@ async def test_reconciling_reads_only_the_statuses_that_would_move_a_delivery(
     """Each outbox round applies statuses that came just before their send was recorded.
     One already applied, or one behind what the delivery has reached, is left in the
     database: every round read the whole window's statuses, and the soak's outbox instance
-    spent twice the other's CPU per turn on it (bench/results/cluster-soak.md)."""
+    spent twice the other's CPU per turn on it
+    (bench/results/ab/2026-12-07-cluster-soak-0535.md)."""
     graph, hub = platforms[0], client.app[MESSAGING]
     await post_whatsapp(client, whatsapp_body("wamid.R1", "hello"))
     await arrival(graph.arrived)
