@@ -40,7 +40,7 @@ import handoff.rate_limit
 from handoff.rate_limit import FORGET_IDLE_ABOVE
 import handoff.reports.projection
 from bench.load.systems import fresh_databases
-from bench.widget_capacity import RESULTS, fake_rasa, free_port, hello
+from bench.widget_capacity import RESULTS, active_chat, fake_rasa, free_port
 from handoff.app import create_app
 from handoff.channels import widget
 from handoff.config import Settings, _database_url
@@ -49,23 +49,11 @@ SMALL_BOUND = 50  # entries: the bounded tables are full after a few dozen conve
 TOP_LINES = 12
 
 
-async def conversation(http: aiohttp.ClientSession, url: str, turns: int = 3) -> None:
-    socket = await hello(http, url)
-    for turn in range(turns):
-        await socket.send_json({"type": "message", "text": f"hello {turn}",
-                                "client_message_id": f"t{turn}"})
-        while True:
-            frame = await socket.receive_json(timeout=60)
-            if frame["type"] == "message" and frame["message"]["author"] == "assistant":
-                break
-    await socket.close()
-
-
 async def conversations(http: aiohttp.ClientSession, url: str, count: int,
                         at_once: int = 10) -> float:
     started = time.monotonic()
     for first in range(0, count, at_once):
-        await asyncio.gather(*(conversation(http, url)
+        await asyncio.gather(*(active_chat(http, url, turns=3)
                                for _ in range(min(at_once, count - first))))
     return time.monotonic() - started
 

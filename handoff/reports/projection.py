@@ -188,10 +188,10 @@ def _facts_tallies(facts: dict[str, Any], skills: list[str] | None,
 def among(connection: Connection, column: Any, ids: Sequence[str]) -> ColumnElement[bool]:
     """`column IN ids`, written on PostgreSQL as `column = ANY(:ids)`: one SQL text whatever
     the count. An IN list is a new statement for every length, and the driver kept each one
-    prepared on every pooled connection (up to 100 on each): in the
-    soaks the catch-up's lists of 1 to 500 conversations kept the web services' memory
-    growing after every per-conversation table was full (tracemalloc: asyncpg's statement
-    cache), and cost a prepare round trip for each new length."""
+    prepared on every pooled connection (up to 100 on each): in the soaks the catch-up's
+    lists of 1 to 500 conversations kept the web services' memory growing after every
+    per-conversation table was full (tracemalloc: asyncpg's statement cache), and cost a
+    prepare round trip for each new length."""
     if connection.dialect.name == "postgresql":
         return cast("ColumnElement[bool]",
                     column == any_(bindparam(None, list(ids), type_=ARRAY(column.type))))
